@@ -1,0 +1,29 @@
+"""lilqueue: background jobs for small Python web apps, with live progress and cancel."""
+
+from .context import CurrentJob as CurrentJob
+from .context import current_job as current_job
+from .errors import Canceled as Canceled
+from .errors import ConfigurationError as ConfigurationError
+from .errors import InvalidArguments as InvalidArguments
+from .errors import JobFinished as JobFinished
+from .errors import JobNotFound as JobNotFound
+from .errors import LilqueueError as LilqueueError
+from .errors import StorageError as StorageError
+from .errors import UnknownTask as UnknownTask
+from .job import Job as Job
+from .job import JobError as JobError
+from .job import LogLine as LogLine
+from .job import Progress as Progress
+from .queue import Queue as Queue
+from .states import CANCELED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED
+from .task import Task as Task
+from .worker import Worker as Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CANCELED", "FAILED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
+    "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
+    "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Progress", "Queue", "StorageError",
+    "Task", "UnknownTask", "Worker", "current_job", "__version__",
+]

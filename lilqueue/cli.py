@@ -1,0 +1,86 @@
+"""``python -m lilqueue``: the worker (and, later, the web server and the benchmark)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigurationError
+from .queue import Queue
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2      # argparse's own code for bad flags
+EXIT_NO_QUEUE = 3   # the module:attribute given does not lead to a Queue
+
+EPILOG = """examples:
+  python -m lilqueue worker app:queue
+  python -m lilqueue worker app:queue --threads 4 --grace 30
+  python -m lilqueue worker myproject.jobs        (a module holding a single Queue)
+"""
+
+
+class QueueNotFound(Exception):
+    pass
+
+
+def load_queue(spec: str) -> Queue:
+    """Import ``module:attribute`` (or a module holding exactly one Queue) and return the Queue."""
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise QueueNotFound(f"cannot import module {module_name!r}: {exc}") from exc
+    if attr:
+        found = module
+        for part in attr.split("."):
+            found = getattr(found, part, None)
+        if not isinstance(found, Queue):
+            raise QueueNotFound(f"{spec!r} is not a lilqueue.Queue (found {type(found).__name__})")
+        return found
+    queues = [v for v in vars(module).values() if isinstance(v, Queue)]
+    if len(queues) != 1:
+        raise QueueNotFound(f"module {module_name!r} holds {len(queues)} Queue objects;"
+                            " name one as module:attribute")
+    return queues[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lilqueue", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Background jobs with live progress, on one SQLite file.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="run jobs", epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
+    worker.add_argument("--threads", "--workers", dest="threads", type=int, default=2,
+                        help="jobs run at once, each in a thread (default 2)")
+    worker.add_argument("--grace", type=float, default=10.0,
+                        help="seconds running jobs get to finish on SIGTERM before they are"
+                             " handed back (default 10)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=options.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        queue = load_queue(options.queue)
+    except QueueNotFound as exc:
+        print(f"lilqueue: {exc}", file=sys.stderr)
+        return EXIT_NO_QUEUE
+    try:
+        queue.worker(threads=options.threads, grace=options.grace).run()
+    except ConfigurationError as exc:
+        print(f"lilqueue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK

@@ -1,0 +1,119 @@
+"""Running one job in a child process, so that a cancel or a timeout can stop it even if it
+never calls ``progress()``, and a crash in it cannot take the worker down.
+
+Children come from a forkserver: a single-threaded process that imported the task modules
+once, so each job starts in milliseconds and no child inherits the worker's threads, locks
+or SQLite connections. The child writes progress and log lines itself; the parent writes
+the final state.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
+
+from . import outcome as outcomes
+from .context import CurrentJob, _current
+from .errors import Canceled
+from .jobtable import Claim, Outcome
+from .states import CANCELED, FAILED
+
+if TYPE_CHECKING:
+    from .task import Task
+
+KILL_GRACE = 2.0
+_context_lock = threading.Lock()
+_context: multiprocessing.context.BaseContext | None = None
+
+
+def _mp_context(task: Task) -> multiprocessing.context.BaseContext:
+    global _context
+    with _context_lock:
+        if _context is None:
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                _context = multiprocessing.get_context("forkserver")
+                modules = {t.func.__module__ for t in task.queue.tasks.values()} | {__name__}
+                _context.set_forkserver_preload(sorted(modules))
+            else:
+                _context = multiprocessing.get_context("spawn")
+        return _context
+
+
+def run_in_child(task: Task, claim: Claim, ctx: CurrentJob, worker: str) -> Outcome:
+    """Run the job in a child and wait for it; ``ctx.stop_reason`` (set by the worker's
+    monitor) or the task's timeout terminates the child."""
+    mp = _mp_context(task)
+    receiver, sender = mp.Pipe(duplex=False)
+    child = mp.Process(target=child_main, daemon=True, name=f"lilqueue-job-{claim.id}",
+                       args=(task, claim.id, worker, claim.attempts, claim.args, claim.kwargs, sender))
+    child.start()
+    sender.close()
+    deadline = None if task.timeout is None else time.monotonic() + task.timeout
+    try:
+        while True:
+            if receiver.poll(0.05):
+                try:
+                    message = receiver.recv()
+                except EOFError:
+                    message = None
+                child.join(KILL_GRACE)
+                return _from_child(message, child)
+            if not child.is_alive() and not receiver.poll(0):
+                return _from_child(None, child)
+            if ctx.stop_reason is not None:
+                _terminate(child)
+                return outcomes.stopped(ctx)
+            if deadline is not None and time.monotonic() > deadline:
+                _terminate(child)
+                return Outcome(FAILED, error=("TimeoutError",
+                                              f"the job ran longer than its timeout of {task.timeout:g} s", None))
+    finally:
+        receiver.close()
+        if child.is_alive():
+            _terminate(child)
+
+
+def _from_child(message: Outcome | None, child: multiprocessing.process.BaseProcess) -> Outcome:
+    if message is None:
+        return Outcome(FAILED, error=("ChildProcessError",
+                                      f"the job's process ended with exit code {child.exitcode}", None))
+    return message
+
+
+def _terminate(child: multiprocessing.process.BaseProcess) -> None:
+    child.terminate()
+    child.join(KILL_GRACE)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
+def child_main(task: Task, job_id: str, worker: str, attempt: int, args: list, kwargs: dict,
+               conn: Connection) -> None:
+    queue = task.queue
+    ctx = CurrentJob(queue.table, job_id, task.name, worker, attempt, queue.progress_interval, queue.max_logs)
+    threading.Thread(target=_flush_when_quiet, args=(ctx, queue.progress_interval), daemon=True).start()
+    _current.set(ctx)
+    try:
+        result = outcomes.succeeded(task.func(*args, **kwargs))
+    except Canceled:
+        result = Outcome(CANCELED)
+    except BaseException as exc:  # the child reports every failure, SystemExit included
+        result = outcomes.failed(exc)
+    try:
+        ctx.flush()
+    except (TypeError, ValueError):
+        pass  # a malformed last progress value is not worth losing the outcome for
+    conn.send(result)
+
+
+def _flush_when_quiet(ctx: CurrentJob, interval: float) -> None:
+    while True:
+        time.sleep(max(interval, 0.05))
+        try:
+            ctx.flush(due_only=True)
+        except Exception:  # a bad progress value is reported to the task by its own next call
+            pass

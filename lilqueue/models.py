@@ -1,0 +1,83 @@
+"""The peewee tables lilqueue keeps next to Huey's, in the same SQLite file.
+
+The models are declared once and bound to each queue's database by :func:`bind`, so two
+queues in one process (or one test run) never share a connection.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import peewee as pw
+
+from .states import UNFINISHED
+
+
+class Job(pw.Model):
+    id = pw.CharField(primary_key=True, max_length=32)
+    task = pw.CharField(max_length=200)
+    state = pw.CharField(max_length=16, index=True)
+    args = pw.TextField(default="[]")
+    kwargs = pw.TextField(default="{}")
+    key = pw.CharField(null=True, max_length=200)
+    owner = pw.TextField(null=True)
+    current = pw.FloatField(null=True)
+    total = pw.FloatField(null=True)
+    message = pw.TextField(null=True)
+    result = pw.TextField(null=True)
+    error_type = pw.TextField(null=True)
+    error_message = pw.TextField(null=True)
+    error_traceback = pw.TextField(null=True)
+    version = pw.IntegerField(default=1)
+    attempts = pw.IntegerField(default=0)
+    cancel_requested = pw.BooleanField(default=False)
+    worker = pw.CharField(null=True, max_length=64, index=True)
+    logs_dropped = pw.IntegerField(default=0)
+    created_at = pw.FloatField()
+    started_at = pw.FloatField(null=True)
+    finished_at = pw.FloatField(null=True, index=True)
+
+    class Meta:
+        table_name = "lilqueue_job"
+        legacy_table_names = False
+
+
+class Log(pw.Model):
+    id = pw.AutoField()
+    job_id = pw.CharField(max_length=32, index=True)
+    ts = pw.FloatField()
+    level = pw.CharField(max_length=16)
+    message = pw.TextField()
+
+    class Meta:
+        table_name = "lilqueue_log"
+        legacy_table_names = False
+
+
+class Worker(pw.Model):
+    id = pw.CharField(primary_key=True, max_length=64)
+    hostname = pw.TextField()
+    pid = pw.IntegerField()
+    threads = pw.IntegerField()
+    started_at = pw.FloatField()
+    heartbeat_at = pw.FloatField(index=True)
+
+    class Meta:
+        table_name = "lilqueue_worker"
+        legacy_table_names = False
+
+
+MODELS = (Job, Log, Worker)
+
+
+def bind(database: pw.Database) -> SimpleNamespace:
+    """Subclasses of the three models bound to ``database``; creates the tables."""
+    bound = {}
+    for model in MODELS:
+        meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name,
+                                 "legacy_table_names": False})
+        bound[model.__name__] = type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
+    bound["Job"].add_index(bound["Job"].key, unique=True, where=bound["Job"].state.in_(UNFINISHED))
+    with database.atomic():
+        database.create_tables(bound.values(), safe=True)
+    return SimpleNamespace(**bound)

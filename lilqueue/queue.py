@@ -1,0 +1,204 @@
+"""``Queue``: the one object an app creates. It owns the SQLite file, the Huey instance on it,
+the registry of tasks, and the operations on jobs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import peewee as pw
+from huey import Huey
+
+from . import models
+from .errors import ConfigurationError, InvalidArguments, UnknownTask
+from .job import Job
+from .jobtable import JobTable, NewJob
+from .states import QUEUED
+from .storage import SharedSqliteStorage
+from .task import Task, check_options
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+SYNCHRONOUS = ("full", "normal")
+JOB_ID_BYTES = 16  # 128 random bits, URL-safe base64: 22 characters
+
+
+class Queue:
+    """Background jobs on one SQLite file.
+
+        queue = lilqueue.Queue("app.db")
+
+        @queue.task()
+        def import_csv(path): ...
+
+        job = import_csv.start("data.csv")
+
+    ``heartbeat_timeout``: seconds after which a silent worker's running jobs are taken back.
+    ``retention``: how long finished jobs are kept (seconds or a timedelta).
+    ``max_logs``: log lines kept per job (the newest; older ones are counted as dropped).
+    ``progress_interval``: at most one progress write per job per this many seconds.
+    ``synchronous``: ``"full"`` (SQLite's default: a commit survives power loss) or
+    ``"normal"`` (a commit survives a crash of the process, not of the machine; faster).
+    """
+
+    def __init__(self, path: str | os.PathLike = "lilqueue.db", *, name: str = "lilqueue",
+                 heartbeat_timeout: float = 30.0, retention: float | timedelta = timedelta(days=3),
+                 max_logs: int = 100, progress_interval: float = 0.2, synchronous: str = "full",
+                 busy_timeout: float = 10.0) -> None:
+        if isinstance(retention, timedelta):
+            retention = retention.total_seconds()
+        _positive("heartbeat_timeout", heartbeat_timeout)
+        _positive("retention", retention)
+        _positive("busy_timeout", busy_timeout)
+        _positive("progress_interval", progress_interval, allow_zero=True)
+        if isinstance(max_logs, bool) or not isinstance(max_logs, int) or max_logs < 1:
+            raise ConfigurationError(f"max_logs must be a whole number >= 1, not {max_logs!r}")
+        if synchronous not in SYNCHRONOUS:
+            raise ConfigurationError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+        self.path = os.fspath(path)
+        self.name = name
+        self.heartbeat_timeout = float(heartbeat_timeout)
+        self.retention = float(retention)
+        self.max_logs = max_logs
+        self.progress_interval = float(progress_interval)
+        self.synchronous = synchronous
+        self.tasks: dict[str, Task] = {}
+        self.database = pw.SqliteDatabase(
+            self.path, timeout=busy_timeout, lock_type="IMMEDIATE", check_same_thread=False,
+            pragmas={"journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 0})
+        try:
+            self.models = models.bind(self.database)
+            self.huey = Huey(name, results=False, utc=True, storage_class=SharedSqliteStorage,
+                             database=self.database)
+        except (sqlite3.Error, pw.DatabaseError) as exc:
+            raise ConfigurationError(f"cannot open the job database {self.path!r}: {exc}") from exc
+        finally:
+            # No connection outlives setup: a process forked later must not inherit one.
+            self.database.close()
+        self.table = JobTable(self.database, self.huey, max_logs, self._message, self._retries_of)
+
+    def task(self, name: str | Callable | None = None, *, retries: int = 0, retry_delay: float = 0,
+             timeout: float | None = None, isolate: bool = False) -> Any:
+        """Register a function as a task; only registered tasks can be started.
+
+        Use as ``@queue.task``, ``@queue.task()`` or ``@queue.task(name="import", retries=2)``.
+        ``timeout`` (seconds) and ``isolate=True`` run each job in a child process that a
+        cancel or the timeout can stop even if the task never checks.
+        """
+        if callable(name):
+            return self.task()(name)
+
+        def decorate(func: Callable) -> Task:
+            task_name = check_options(name, func, retries, retry_delay, timeout, isolate)
+            if task_name in self.tasks:
+                raise ConfigurationError(f"a task named {task_name!r} is already registered")
+            task = Task(self, func, task_name, retries=retries, retry_delay=retry_delay,
+                        timeout=timeout, isolate=isolate)
+            self.tasks[task_name] = task
+            return task
+
+        return decorate
+
+    def start(self, task: str | Task, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              *, key: str | None = None, owner: str | None = None) -> Job:
+        """Start a registered task by name; returns the job at once.
+
+        With ``key``, a job with the same key that is still queued or running is returned
+        instead of starting a second one. ``owner`` is stored with the job (the web layer
+        records who started it).
+        """
+        new = self._new_job(task, args, kwargs, key, owner)
+        now = time.time()
+        existing = self.table.insert(new, now)
+        return existing if existing is not None else _fresh_job(new, now)
+
+    def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]]) -> list[Job]:
+        """Start one job per argument list, all in one transaction."""
+        new = [self._new_job(task, args, None, None, None) for args in arguments]
+        now = time.time()
+        if new:
+            self.table.insert_many(new, now)
+        return [_fresh_job(n, now) for n in new]
+
+    def get(self, job_id: str) -> Job:
+        """The job as it is now; raises JobNotFound for an unknown id."""
+        return self.table.get(job_id)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job (it never runs) or ask a running one to stop.
+
+        Raises JobNotFound, or JobFinished if the job already ended."""
+        return self.table.cancel(job_id, time.time())
+
+    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.01) -> Job:
+        """Block until the job is finished (or ``timeout`` passes) and return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        job = self.get(job_id)
+        while not job.finished and (deadline is None or time.monotonic() < deadline):
+            time.sleep(interval)
+            job = self.get(job_id)
+        return job
+
+    def worker(self, threads: int = 2, grace: float = 10.0) -> Worker:
+        """A worker for this queue; ``.run()`` blocks, ``.start()`` runs it in the background."""
+        from .worker import Worker
+        return Worker(self, threads=threads, grace=grace)
+
+    def lookup(self, task: str | Task) -> Task:
+        """The registered task for a name (or a Task of this queue); raises UnknownTask."""
+        if isinstance(task, Task):
+            if self.tasks.get(task.name) is not task:
+                raise UnknownTask(task.name)
+            return task
+        found = self.tasks.get(task) if isinstance(task, str) else None
+        if found is None:
+            raise UnknownTask(task)
+        return found
+
+    def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
+                 key: str | None, owner: str | None) -> NewJob:
+        registered = self.lookup(task)
+        if isinstance(args, (str, bytes, dict)):
+            raise InvalidArguments(registered.name, "args must be a list of positional arguments")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise InvalidArguments(registered.name, "kwargs must be a dict")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
+            raise InvalidArguments(registered.name, "key must be a string of 1 to 200 characters")
+        args = list(args)
+        kwargs = dict(kwargs or {})
+        args_json, kwargs_json = registered.encode_arguments(args, kwargs)
+        job_id = secrets.token_urlsafe(JOB_ID_BYTES)
+        return NewJob(job_id, registered.name, args_json, kwargs_json, key, owner,
+                      self._message(job_id, registered.name, args, kwargs))
+
+    def _message(self, job_id: str, task: str, args: list, kwargs: dict) -> Any:
+        """The Huey task instance that carries a job to a worker; its id is the job's id."""
+        return self.tasks[task].huey_task.task_class(tuple(args), kwargs, id=job_id)
+
+    def _retries_of(self, task: str) -> int:
+        registered = self.tasks.get(task)
+        return registered.retries if registered else 0
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.path!r} tasks={sorted(self.tasks)}>"
+
+
+def _fresh_job(new: NewJob, now: float) -> Job:
+    return Job.from_row({
+        "id": new.id, "task": new.task, "state": QUEUED, "version": 1, "args": new.args,
+        "kwargs": new.kwargs, "key": new.key, "owner": new.owner, "current": None, "total": None,
+        "message": None, "logs_dropped": 0, "result": None, "error_type": None,
+        "error_message": None, "error_traceback": None, "attempts": 0, "cancel_requested": 0,
+        "created_at": now, "started_at": None, "finished_at": None}, [])
+
+
+def _positive(name: str, value: Any, allow_zero: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigurationError(f"{name} must be a number > 0, not {value!r}")

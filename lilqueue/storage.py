@@ -1,0 +1,56 @@
+"""Huey's SQLite storage, running on the queue's peewee connections.
+
+Huey 3's ``SqliteStorage`` keeps one connection of its own behind a lock. Here every thread
+uses its peewee connection instead, so a job row and its Huey message are written by one
+connection, and commit or roll back together inside ``database.atomic()``. Huey's tables,
+SQL and message format are unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import peewee as pw
+from huey.storage import SqliteStorage
+from huey.utils import utcnow
+
+
+class SharedSqliteStorage(SqliteStorage):
+    def __init__(self, name: str = "huey", database: pw.SqliteDatabase | None = None, **kwargs):
+        if database is None:
+            raise TypeError("SharedSqliteStorage needs the queue's peewee database")
+        self.database = database
+        super().__init__(name=name, filename=database.database, journal_mode=None, **kwargs)
+
+    @property
+    def conn(self):
+        return self.database.connection()
+
+    def close(self) -> bool:
+        return False
+
+    @contextlib.contextmanager
+    def db(self, commit: bool = False, close: bool = False) -> Iterator:
+        # Join the caller's transaction when there is one: that is what makes a start atomic.
+        if commit and not self.database.in_transaction():
+            with self.database.atomic():
+                yield self.database.cursor()
+        else:
+            yield self.database.cursor()
+
+    def has_messages(self) -> bool:
+        """A cheap read to skip taking the write lock when there is nothing to dequeue."""
+        return bool(self.sql("select 1 from task where queue = ? limit 1", (self.name,), results=True))
+
+    def has_due(self) -> bool:
+        """A cheap read: is any scheduled message (a delayed retry) due?"""
+        now = utcnow().timestamp()
+        return bool(self.sql("select 1 from schedule where queue = ? and timestamp <= ? limit 1",
+                             (self.name, now), results=True))
+
+    def enqueue_many(self, messages: Iterable[tuple[bytes, float]]) -> None:
+        """Insert many serialized messages with one statement (inside the caller's transaction)."""
+        rows = [(self.name, self.to_blob(data), priority or 0) for data, priority in messages]
+        self.database.cursor().executemany(
+            "insert into task (queue, data, priority) values (?, ?, ?)", rows)

@@ -1,0 +1,300 @@
+"""The worker: threads that take jobs and run them, and one monitor thread that watches the
+SQLite file, beats the heartbeat, takes back jobs of dead workers, releases due retries,
+prunes old jobs and writes progress left pending by quiet tasks.
+
+    worker = queue.worker(threads=4)
+    worker.run()        # blocks; SIGTERM/SIGINT stop it gracefully, a second one at once
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import peewee as pw
+
+from . import outcome as outcomes
+from .context import CurrentJob, _current
+from .errors import Canceled, ConfigurationError, LilqueueError
+from .isolation import run_in_child
+from .jobtable import Claim, Outcome
+from .states import FAILED
+from .watch import DataVersion
+
+if TYPE_CHECKING:
+    from .queue import Queue
+    from .task import Task
+
+log = logging.getLogger("lilqueue.worker")
+
+POLL_INTERVAL = 0.004      # how often an idle worker looks for commits (~0.6 % of a core)
+TRAILING_FLUSH = 0.05      # how often pending progress of quiet tasks is checked
+PRUNE_EVERY = 600.0
+RETRY_STORAGE = 1.0        # pause after a failed write (disk full, read-only), then retry
+DB_ERRORS = (sqlite3.Error, pw.DatabaseError, LilqueueError)
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    ctx: CurrentJob
+
+
+class Worker:
+    def __init__(self, queue: Queue, threads: int = 2, grace: float = 10.0,
+                 poll_interval: float = POLL_INTERVAL) -> None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigurationError(f"threads must be a whole number >= 1, not {threads!r}")
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+            raise ConfigurationError(f"grace must be seconds >= 0, not {grace!r}")
+        self.queue = queue
+        self.threads = threads
+        self.grace = float(grace)
+        self.poll_interval = poll_interval
+        self.id = ""
+        self._table = queue.table
+        self._stopping = threading.Event()   # take no new jobs
+        self._hurry = threading.Event()      # a second signal: no grace
+        self._done = threading.Event()       # the monitor may exit
+        self._wake = threading.Condition()
+        self._seq = 0
+        self._running: dict[str, _Running] = {}
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Register and start the threads; returns at once."""
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
+        self._reap()
+        monitor = threading.Thread(target=self._monitor, name="lilqueue-monitor", daemon=True)
+        self._threads = [threading.Thread(target=self._execute_loop, name=f"lilqueue-worker-{i}",
+                                          daemon=True) for i in range(self.threads)]
+        monitor.start()
+        for thread in self._threads:
+            thread.start()
+        self._monitor_thread = monitor
+        log.info("worker %s started: %d threads on %s, tasks: %s", self.id, self.threads,
+                 self.queue.path, ", ".join(sorted(self.queue.tasks)) or "(none)")
+        return self
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT (in the main thread) or ``stop()`` from another thread."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
+        self.start()
+        while not self._stopping.wait(0.5):
+            pass
+        self.stop()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._stopping.is_set():
+            self._hurry.set()
+        else:
+            log.info("worker %s: %s received, finishing running jobs (up to %g s)",
+                     self.id, signal.Signals(signum).name, self.grace)
+        self._stopping.set()
+        self._notify()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Take no new jobs, give running ones ``grace`` seconds, then hand the rest back."""
+        grace = self.grace if grace is None else grace
+        self._stopping.set()
+        self._notify()
+        deadline = time.monotonic() + grace
+        while self._busy() and time.monotonic() < deadline and not self._hurry.is_set():
+            time.sleep(0.02)
+        for running in list(self._running.values()):
+            running.ctx.stop_reason = running.ctx.stop_reason or "shutdown"
+        deadline = time.monotonic() + 1.0
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for running in list(self._running.values()):
+            self._hand_back(running)
+        self._done.set()
+        self._monitor_thread.join(5)
+        self._table.unregister(self.id)
+        log.info("worker %s stopped", self.id)
+
+    def _busy(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _hand_back(self, running: _Running) -> None:
+        """A task that ignored the stop request: give its job to another worker."""
+        ctx = running.ctx
+        self._running.pop(running.claim.id, None)
+        try:
+            self._table.finish(running.claim, self.id, Outcome("queued", hand_back=True),
+                               ctx.final_writes(), ctx._log_count, time.time(), claim_next=False)
+            log.warning("job %s %s did not stop in time; handed back to the queue",
+                        running.claim.id, running.claim.task)
+        except DB_ERRORS as exc:
+            log.error("job %s could not be handed back (%s); another worker will take it back",
+                      running.claim.id, exc)
+
+    # -- executing ------------------------------------------------------------------------
+
+    def _execute_loop(self) -> None:
+        claim: Claim | None | bool = None
+        while True:
+            if not claim:
+                if self._stopping.is_set():
+                    return
+                seq = self._seq
+                claim = self._claim()
+                if claim is None:
+                    self._wait(seq)
+                continue
+            claim = self._run(claim)
+
+    def _claim(self) -> Claim | None | bool:
+        try:
+            return self._table.claim(self.id, time.time())
+        except DB_ERRORS as exc:
+            log.error("worker %s cannot take jobs: %s; retrying", self.id, exc)
+            self._stopping.wait(RETRY_STORAGE)
+            return None
+
+    def _wait(self, seq: int) -> None:
+        with self._wake:
+            if self._seq == seq and not self._stopping.is_set():
+                self._wake.wait(1.0)
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._seq += 1
+            self._wake.notify_all()
+
+    def _run(self, claim: Claim) -> Claim | None | bool:
+        task = self.queue.tasks.get(claim.task)
+        queue = self.queue
+        ctx = CurrentJob(self._table, claim.id, claim.task, self.id, claim.attempts,
+                         queue.progress_interval, queue.max_logs)
+        self._running[claim.id] = _Running(claim, ctx)
+        log.info("job %s %s started (attempt %d)", claim.id, claim.task, claim.attempts)
+        began = time.monotonic()
+        if task is None:
+            outcome = Outcome(FAILED, error=("UnknownTask", f"task {claim.task!r} is not registered"
+                                             " in this worker", None))
+        elif task.runs_in_child:
+            outcome = run_in_child(task, claim, ctx, self.id)
+        else:
+            outcome = self._run_here(task, claim, ctx)
+        if outcome.state == FAILED and task is not None and claim.attempts <= task.retries:
+            outcome.retry_in = task.retry_delay
+        if self._running.pop(claim.id, None) is None:
+            return None  # handed back by stop() while this thread was still busy
+        return self._finish(claim, ctx, outcome, began)
+
+    def _run_here(self, task: Task, claim: Claim, ctx: CurrentJob) -> Outcome:
+        token = _current.set(ctx)
+        try:
+            return outcomes.succeeded(task.func(*claim.args, **claim.kwargs))
+        except Canceled:
+            return outcomes.stopped(ctx)
+        except BaseException as exc:  # a task's SystemExit must not end the worker thread
+            return outcomes.failed(exc)
+        finally:
+            _current.reset(token)
+
+    def _finish(self, claim: Claim, ctx: CurrentJob, outcome: Outcome, began: float) -> Claim | None | bool:
+        final = ctx.final_writes()
+        while True:
+            try:
+                following = self._table.finish(claim, self.id, outcome, final, ctx._log_count,
+                                               time.time(), claim_next=not self._stopping.is_set())
+                break
+            except DB_ERRORS as exc:
+                log.error("job %s: cannot store its outcome (%s); retrying", claim.id, exc)
+                if self._hurry.wait(RETRY_STORAGE):
+                    return None
+        took = time.monotonic() - began
+        if outcome.hand_back:
+            log.info("job %s %s handed back after %.3fs (worker stopping)", claim.id, claim.task, took)
+        elif outcome.retry_in is not None:
+            log.info("job %s %s failed after %.3fs (%s); retrying in %g s", claim.id, claim.task,
+                     took, outcome.error[0], outcome.retry_in)
+        else:
+            detail = f" ({outcome.error[0]}: {outcome.error[1]})" if outcome.error else ""
+            log.info("job %s %s %s in %.3fs%s", claim.id, claim.task, outcome.state, took, detail)
+        return following
+
+    # -- monitoring -----------------------------------------------------------------------
+
+    def _monitor(self) -> None:
+        watcher = DataVersion(self.queue.path)
+        timeout = self.queue.heartbeat_timeout
+        beat_every = timeout / 5
+        next_beat = next_reap = time.monotonic() + beat_every
+        next_flush = next_release = 0.0
+        next_prune = time.monotonic() + 10.0
+        try:
+            while not self._done.is_set():
+                now = time.monotonic()
+                try:
+                    if watcher.changed():
+                        self._notify()
+                        if self._running:
+                            self._apply_cancels()
+                    if now >= next_flush and self._running:
+                        self._flush_quiet()
+                        next_flush = now + TRAILING_FLUSH
+                    if now >= next_beat:
+                        self._heartbeat()
+                        next_beat = now + beat_every
+                    if now >= next_reap:
+                        self._reap()
+                        next_reap = now + beat_every
+                    if now >= next_release:
+                        if self.queue.huey.storage.has_due():
+                            self._table.release_due()
+                        next_release = now + 0.25
+                    if now >= next_prune:
+                        pruned = self._table.prune(time.time() - self.queue.retention)
+                        if pruned:
+                            log.info("pruned %d finished jobs older than %g s", pruned, self.queue.retention)
+                        next_prune = now + PRUNE_EVERY
+                except DB_ERRORS as exc:
+                    log.warning("worker %s monitor: %s", self.id, exc)
+                    self._done.wait(RETRY_STORAGE)
+                time.sleep(self.poll_interval)
+        finally:
+            watcher.close()
+            self.queue.database.close()
+
+    def _apply_cancels(self) -> None:
+        for job_id in self._table.cancel_requests(self.id):
+            running = self._running.get(job_id)
+            if running is not None and running.ctx.stop_reason is None:
+                running.ctx.stop_reason = "canceled"
+
+    def _flush_quiet(self) -> None:
+        for running in list(self._running.values()):
+            try:
+                running.ctx.flush(due_only=True)
+            except (TypeError, ValueError):
+                pass  # the task's own next progress() call raises it
+
+    def _heartbeat(self) -> None:
+        if not self._table.heartbeat(self.id, time.time()):
+            log.error("worker %s was taken for dead (no heartbeat for %g s); its jobs were taken back",
+                      self.id, self.queue.heartbeat_timeout / 2)
+            self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
+
+    def _reap(self) -> None:
+        now = time.time()
+        for job_id, state in self._table.reap(now - self.queue.heartbeat_timeout / 2, now):
+            log.warning("job %s: its worker was lost; the job is now %s", job_id, state)
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id or '(not started)'} threads={self.threads}>"
