@@ -19,7 +19,9 @@ from . import outcome as outcomes
 from .context import CurrentJob, _current
 from .errors import Canceled
 from .jobtable import Claim, Outcome
+from .queue import Queue
 from .states import CANCELED, FAILED
+from .task import import_function
 
 if TYPE_CHECKING:
     from .task import Task
@@ -47,8 +49,13 @@ def run_in_child(task: Task, claim: Claim, ctx: CurrentJob, worker: str) -> Outc
     monitor) or the task's timeout terminates the child."""
     mp = _mp_context(task)
     receiver, sender = mp.Pipe(duplex=False)
+    queue = task.queue
+    settings = {"path": queue.path, "name": queue.name, "max_logs": queue.max_logs,
+                "progress_interval": queue.progress_interval, "synchronous": queue.synchronous}
+    function = (task.func.__module__, task.func.__qualname__)
     child = mp.Process(target=child_main, daemon=True, name=f"lilqueue-job-{claim.id}",
-                       args=(task, claim.id, worker, claim.attempts, claim.args, claim.kwargs, sender))
+                       args=(function, settings, task.name, claim.id, worker, claim.attempts,
+                             claim.args, claim.kwargs, sender))
     child.start()
     sender.close()
     deadline = None if task.timeout is None else time.monotonic() + task.timeout
@@ -91,14 +98,16 @@ def _terminate(child: multiprocessing.process.BaseProcess) -> None:
         child.join()
 
 
-def child_main(task: Task, job_id: str, worker: str, attempt: int, args: list, kwargs: dict,
-               conn: Connection) -> None:
-    queue = task.queue
-    ctx = CurrentJob(queue.table, job_id, task.name, worker, attempt, queue.progress_interval, queue.max_logs)
+def child_main(function: tuple[str, str], settings: dict, task: str, job_id: str, worker: str,
+               attempt: int, args: list, kwargs: dict, conn: Connection) -> None:
+    """The child's side: its own connection to the same file, the function found by reference."""
+    func = import_function(*function)
+    queue = Queue(settings.pop("path"), **settings)
+    ctx = CurrentJob(queue.table, job_id, task, worker, attempt, queue.progress_interval, queue.max_logs)
     threading.Thread(target=_flush_when_quiet, args=(ctx, queue.progress_interval), daemon=True).start()
     _current.set(ctx)
     try:
-        result = outcomes.succeeded(task.func(*args, **kwargs))
+        result = outcomes.succeeded(func(*args, **kwargs))
     except Canceled:
         result = Outcome(CANCELED)
     except BaseException as exc:  # the child reports every failure, SystemExit included

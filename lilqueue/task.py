@@ -84,19 +84,16 @@ class Task:
         return {"name": self.name, "doc": inspect.getdoc(self.func), "parameters": params,
                 "retries": self.retries, "timeout": self.timeout, "isolate": self.isolate}
 
-    def __reduce__(self) -> tuple:
-        # A task travels to an isolated child process by reference, like a function.
-        return _import_task, (self.func.__module__, self.func.__qualname__)
-
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
 
-def _import_task(module: str, qualname: str) -> Task:
+def import_function(module: str, qualname: str) -> Callable:
+    """The function at ``module`` + ``qualname``; a Task found there gives its function."""
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return obj
+    return obj.func if isinstance(obj, Task) else obj
 
 
 def _is_json(value: Any) -> bool:

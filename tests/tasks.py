@@ -1,0 +1,109 @@
+"""Tasks the test suite runs on real workers.
+
+A worker process loads them with ``python -m lilqueue worker tests.tasks:queue`` and finds
+its database in ``LILQUEUE_TEST_DB``; a test builds its own queue on the same file with
+``build(path)``. The functions are plain module-level functions so that isolated children
+find them by reference.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import lilqueue
+
+
+def add(a, b):
+    return a + b
+
+
+def noop():
+    return None
+
+
+def steps(n, delay=0.01):
+    """Report progress n times and warn on every third step."""
+    job = lilqueue.current_job()
+    for i in range(1, n + 1):
+        job.progress(i, total=n, message=f"step {i}")
+        if i % 3 == 0:
+            job.log("warning", f"cannot import line {i}")
+        time.sleep(delay)
+    return {"imported": n}
+
+
+def fail(message="boom"):
+    raise ValueError(message)
+
+
+def sleepy(seconds):
+    """Sleeps in small slices, checking for cancellation (a cooperative task)."""
+    job = lilqueue.current_job()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.check()
+        time.sleep(0.01)
+    return "slept"
+
+
+def spin(seconds):
+    """Busy for ``seconds`` without ever checking (only a process kill stops it)."""
+    lilqueue.current_job().progress(0, total=1, message="spinning")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return "spun"
+
+
+def flaky(failures):
+    """Fails on its first ``failures`` attempts."""
+    job = lilqueue.current_job()
+    if job.attempt <= failures:
+        raise RuntimeError(f"attempt {job.attempt} fails")
+    return job.attempt
+
+
+def hang(seconds):
+    """Sleeps without checking: a thread task that ignores cancel and shutdown."""
+    time.sleep(seconds)
+    return "woke"
+
+
+def hot_loop(n):
+    job = lilqueue.current_job()
+    for i in range(n):
+        job.progress(i + 1, total=n)
+    return n
+
+
+# name -> (function, options)
+TASKS = {
+    "add": (add, {}),
+    "noop": (noop, {}),
+    "steps": (steps, {}),
+    "fail": (fail, {}),
+    "sleepy": (sleepy, {}),
+    "sleepy_retry": (sleepy, {"retries": 1}),
+    "spin": (spin, {"isolate": True}),
+    "flaky": (flaky, {"retries": 2, "retry_delay": 0.05}),
+    "hang": (hang, {}),
+    "timed": (hang, {"timeout": 0.5}),
+    "hot_loop": (hot_loop, {}),
+}
+
+
+def build(path, **options) -> lilqueue.Queue:
+    options.setdefault("heartbeat_timeout", 2.0)
+    queue = lilqueue.Queue(path, **options)
+    for name, (func, task_options) in TASKS.items():
+        queue.task(name=name, **task_options)(func)
+    return queue
+
+
+def __getattr__(name):
+    if name == "queue":
+        global queue
+        queue = build(os.environ["LILQUEUE_TEST_DB"])
+        return queue
+    raise AttributeError(name)
