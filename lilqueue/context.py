@@ -66,7 +66,9 @@ class CurrentJob:
         """Report how far the task is; raises Canceled once the job is canceled."""
         if self.stop_reason is not None:
             raise Canceled(self.id)
-        self._pending = (current, total, message)
+        value = (current, total, message)
+        _check_progress(value)  # here, not at the write: a bad value must fail the call that passed it
+        self._pending = value
         if time.monotonic() >= self._next_write:
             self.flush()
 

@@ -52,13 +52,10 @@ class Outcome:
 
 @dataclass
 class NewJob:
-    id: str
-    task: str
-    args: str
+    job: Job       # the snapshot ``start`` returns
+    args: str      # the arguments as stored: JSON
     kwargs: str
-    key: str | None
-    owner: str | None
-    message: Any  # the Huey task instance that carries the job to a worker
+    message: Any   # the Huey task instance that carries the job to a worker
 
 
 class JobTable:
@@ -73,34 +70,36 @@ class JobTable:
 
     # -- starting -------------------------------------------------------------------------
 
-    def insert(self, new: NewJob, now: float) -> Job | None:
+    def insert(self, new: NewJob) -> Job | None:
         """Write the row and its message in one transaction; returns the unfinished job that
         already holds ``new.key`` instead, if there is one."""
         with self._writing():
             with self.database.atomic():
-                if new.key is not None:
+                if new.job.key is not None:
+                    # States as literals: only then can SQLite use the partial index on key.
                     existing = self._execute(
-                        f"select id from {JOB} where key = ? and state in (?, ?)",
-                        (new.key, QUEUED, RUNNING)).fetchone()
+                        f"select id from {JOB} where key = ? and state in ('{QUEUED}', '{RUNNING}')",
+                        (new.job.key,)).fetchone()
                     if existing:
                         return self.get(existing[0])
-                self._insert_rows([new], now)
+                self._insert_rows([new])
                 self.huey.enqueue(new.message)
         return None
 
-    def insert_many(self, new: Sequence[NewJob], now: float) -> None:
+    def insert_many(self, new: Sequence[NewJob]) -> None:
         """Write many rows and messages in one transaction (no keys)."""
         with self._writing():
             with self.database.atomic():
-                self._insert_rows(new, now)
+                self._insert_rows(new)
                 serialize = self.huey.serialize_task
                 self.huey.storage.enqueue_many((serialize(n.message), None) for n in new)
 
-    def _insert_rows(self, new: Iterable[NewJob], now: float) -> None:
+    def _insert_rows(self, new: Iterable[NewJob]) -> None:
         self.database.cursor().executemany(
             f"insert into {JOB} (id, task, state, args, kwargs, key, owner, version, attempts,"
             " cancel_requested, logs_dropped, created_at) values (?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0, ?)",
-            [(n.id, n.task, QUEUED, n.args, n.kwargs, n.key, n.owner, now) for n in new])
+            [(n.job.id, n.job.task, QUEUED, n.args, n.kwargs, n.job.key, n.job.owner,
+              n.job.created_at.timestamp()) for n in new])
 
     # -- reading --------------------------------------------------------------------------
 
@@ -338,7 +337,8 @@ class JobTable:
         while True:
             with self.database.atomic():
                 ids = [r[0] for r in self._execute(
-                    f"select id from {JOB} where finished_at < ? limit ?", (finished_before, batch))]
+                    f"select id from {JOB} where state in (?, ?, ?) and finished_at < ? limit ?",
+                    (*FINISHED, finished_before, batch))]
                 if not ids:
                     return total
                 marks = ",".join("?" * len(ids))
@@ -363,5 +363,10 @@ class _StorageErrors:
 
     def __exit__(self, kind, exc, tb) -> bool:
         if isinstance(exc, (sqlite3.OperationalError, pw.OperationalError)):
-            raise StorageError(str(exc)) from exc
+            # On "full" SQLite rolls back by itself; peewee's own ROLLBACK then fails with
+            # "cannot rollback - no transaction is active" and hides the cause: report the cause.
+            cause = exc
+            while "cannot rollback" in str(cause) and cause.__context__ is not None:
+                cause = cause.__context__
+            raise StorageError(str(cause)) from exc
         return False

@@ -16,7 +16,7 @@ from .states import UNFINISHED
 class Job(pw.Model):
     id = pw.CharField(primary_key=True, max_length=32)
     task = pw.CharField(max_length=200)
-    state = pw.CharField(max_length=16, index=True)
+    state = pw.CharField(max_length=16)
     args = pw.TextField(default="[]")
     kwargs = pw.TextField(default="{}")
     key = pw.CharField(null=True, max_length=200)
@@ -31,11 +31,11 @@ class Job(pw.Model):
     version = pw.IntegerField(default=1)
     attempts = pw.IntegerField(default=0)
     cancel_requested = pw.BooleanField(default=False)
-    worker = pw.CharField(null=True, max_length=64, index=True)
+    worker = pw.CharField(null=True, max_length=64)
     logs_dropped = pw.IntegerField(default=0)
     created_at = pw.FloatField()
     started_at = pw.FloatField(null=True)
-    finished_at = pw.FloatField(null=True, index=True)
+    finished_at = pw.FloatField(null=True)
 
     class Meta:
         table_name = "lilqueue_job"
@@ -77,7 +77,11 @@ def bind(database: pw.Database) -> SimpleNamespace:
         meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name,
                                  "legacy_table_names": False})
         bound[model.__name__] = type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
-    bound["Job"].add_index(bound["Job"].key, unique=True, where=bound["Job"].state.in_(UNFINISHED))
+    job = bound["Job"]
+    # Few indexes: every start commits each one. (state, finished_at) serves counts by state, the
+    # running jobs of a worker (few) and pruning; the key index holds only unfinished keyed jobs.
+    job.add_index(job.state, job.finished_at)
+    job.add_index(job.key, unique=True, where=job.key.is_null(False) & job.state.in_(UNFINISHED))
     with database.atomic():
         database.create_tables(bound.values(), safe=True)
     return SimpleNamespace(**bound)

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import peewee as pw
@@ -16,7 +16,7 @@ from huey import Huey
 
 from . import models
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
-from .job import Job
+from .job import Job, Progress
 from .jobtable import JobTable, NewJob
 from .states import QUEUED
 from .storage import SharedSqliteStorage
@@ -113,18 +113,17 @@ class Queue:
         instead of starting a second one. ``owner`` is stored with the job (the web layer
         records who started it).
         """
-        new = self._new_job(task, args, kwargs, key, owner)
-        now = time.time()
-        existing = self.table.insert(new, now)
-        return existing if existing is not None else _fresh_job(new, now)
+        new = self._new_job(task, args, kwargs, key, owner, time.time())
+        existing = self.table.insert(new)
+        return existing if existing is not None else new.job
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]]) -> list[Job]:
         """Start one job per argument list, all in one transaction."""
-        new = [self._new_job(task, args, None, None, None) for args in arguments]
         now = time.time()
+        new = [self._new_job(task, args, None, None, None, now) for args in arguments]
         if new:
-            self.table.insert_many(new, now)
-        return [_fresh_job(n, now) for n in new]
+            self.table.insert_many(new)
+        return [n.job for n in new]
 
     def get(self, job_id: str) -> Job:
         """The job as it is now; raises JobNotFound for an unknown id."""
@@ -162,7 +161,7 @@ class Queue:
         return found
 
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
-                 key: str | None, owner: str | None) -> NewJob:
+                 key: str | None, owner: str | None, now: float) -> NewJob:
         registered = self.lookup(task)
         if isinstance(args, (str, bytes, dict)):
             raise InvalidArguments(registered.name, "args must be a list of positional arguments")
@@ -174,8 +173,11 @@ class Queue:
         kwargs = dict(kwargs or {})
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
         job_id = secrets.token_urlsafe(JOB_ID_BYTES)
-        return NewJob(job_id, registered.name, args_json, kwargs_json, key, owner,
-                      self._message(job_id, registered.name, args, kwargs))
+        job = Job(id=job_id, task=registered.name, state=QUEUED, version=1, args=args, kwargs=kwargs,
+                  key=key, owner=owner, progress=Progress(), logs=(), logs_dropped=0, result=None,
+                  error=None, attempts=0, cancel_requested=False,
+                  created_at=datetime.fromtimestamp(now, UTC), started_at=None, finished_at=None)
+        return NewJob(job, args_json, kwargs_json, self._message(job_id, registered.name, args, kwargs))
 
     def _message(self, job_id: str, task: str, args: list, kwargs: dict) -> Any:
         """The Huey task instance that carries a job to a worker; its id is the job's id."""
@@ -187,15 +189,6 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.path!r} tasks={sorted(self.tasks)}>"
-
-
-def _fresh_job(new: NewJob, now: float) -> Job:
-    return Job.from_row({
-        "id": new.id, "task": new.task, "state": QUEUED, "version": 1, "args": new.args,
-        "kwargs": new.kwargs, "key": new.key, "owner": new.owner, "current": None, "total": None,
-        "message": None, "logs_dropped": 0, "result": None, "error_type": None,
-        "error_message": None, "error_traceback": None, "attempts": 0, "cancel_requested": 0,
-        "created_at": now, "started_at": None, "finished_at": None}, [])
 
 
 def _positive(name: str, value: Any, allow_zero: bool = False) -> None:

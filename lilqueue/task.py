@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .job import Job
     from .queue import Queue
 
+_ENCODER = json.JSONEncoder(allow_nan=False)  # reused: json.dumps(allow_nan=...) builds one per call
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,99}")
 
 
@@ -67,7 +68,7 @@ class Task:
         except TypeError as exc:
             raise InvalidArguments(self.name, str(exc)) from None
         try:
-            return json.dumps(args, allow_nan=False), json.dumps(kwargs, allow_nan=False)
+            return _ENCODER.encode(args), _ENCODER.encode(kwargs)
         except (TypeError, ValueError) as exc:
             raise InvalidArguments(self.name, f"arguments must be JSON values: {exc}") from None
 

@@ -107,3 +107,67 @@ def __getattr__(name):
         queue = build(os.environ["LILQUEUE_TEST_DB"])
         return queue
     raise AttributeError(name)
+
+
+# Tasks of the reliability suite (tests/reliability). Each execution appends a line to
+# ``<database>.runs`` with O_APPEND, outside SQLite, so a test can count how often each job
+# really ran, even across killed workers and isolated children.
+
+def record_run(event):
+    job = lilqueue.current_job()
+    line = f"{job.id} {job.attempt} {event} {os.getpid()}\n".encode()
+    fd = os.open(os.environ["LILQUEUE_TEST_DB"] + ".runs", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def recorded(seconds):
+    """Records its start and end, sleeping cooperatively in between."""
+    record_run("start")
+    sleepy(seconds)
+    record_run("end")
+    return lilqueue.current_job().attempt
+
+
+def show_pid(seconds):
+    """Records its start and puts its process id in the progress message (for kill tests);
+    sleeps ``seconds`` on the first attempt and briefly on a retry."""
+    record_run("start")
+    job = lilqueue.current_job()
+    job.progress(0, total=1, message=f"pid {os.getpid()}")
+    sleepy(seconds if job.attempt == 1 else 0.05)
+    record_run("end")
+    return os.getpid()
+
+
+TASKS.update({
+    "recorded": (recorded, {}),
+    "recorded_retry": (recorded, {"retries": 1}),
+    "show_pid": (show_pid, {"isolate": True}),
+    "show_pid_retry": (show_pid, {"isolate": True, "retries": 1}),
+})
+
+
+# Tasks of the core suite (tests/test_worker.py): ways a task can end badly.
+
+def exits(code):
+    """Raises SystemExit, which must end the job, not the worker thread."""
+    raise SystemExit(code)
+
+
+def crash(code):
+    """Ends its (isolated) process at once, with no outcome sent back."""
+    os._exit(code)
+
+
+def unserializable():
+    return {1, 2}
+
+
+TASKS.update({
+    "exits": (exits, {}),
+    "crash": (crash, {"isolate": True}),
+    "unserializable": (unserializable, {}),
+})

@@ -1,0 +1,301 @@
+"""``python -m lilqueue bench``: lilqueue and raw Huey (SqliteHuey) side by side, in one run,
+on temporary files of the same file system. Prints medians and ratios; never fails on speed.
+
+A ratio above 1 means lilqueue did better (more jobs per second, or less time).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import huey
+
+from . import __version__
+from .benchworker import build_huey, build_queue
+from .context import CurrentJob
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    lilqueue: float | None
+    huey: float | None = None
+    target: str = ""
+    lower_is_better: bool = False
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.lilqueue or not self.huey:
+            return None
+        return self.huey / self.lilqueue if self.lower_is_better else self.lilqueue / self.huey
+
+
+@dataclass
+class Plan:
+    repeats: int
+    enqueue: int
+    bulk: int
+    drain: int
+    drain_threads: tuple[int, ...]
+    pickups: int
+    idle_before_pickup: float
+    long_idle: float
+    idle_window: float
+    hot_loop: int
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(repeats=1, enqueue=500, bulk=10_000, drain=1000, drain_threads=(1,), pickups=8,
+                   idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000)
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(repeats=5, enqueue=2000, bulk=50_000, drain=5000, drain_threads=(1, 4), pickups=30,
+                   idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000)
+
+
+class WorkerProcess:
+    def __init__(self, kind: str, path: str, threads: int, log: Path) -> None:
+        self._log = open(log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lilqueue.benchworker", kind, path, str(threads)],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log.close()
+
+
+class Contestant:
+    """One system under test on its own fresh file: starting jobs and reading their stamps."""
+
+    def __init__(self, kind: str, workdir: Path, label: str) -> None:
+        self.kind = kind
+        self.path = str(workdir / f"{kind}-{label}.db")
+        self.log = workdir / f"{kind}-{label}.log"
+        if kind == "lilqueue":
+            self.queue = build_queue(self.path)
+        else:
+            self.huey = build_huey(self.path)
+            self.huey_stamp = self.huey._registry.string_to_task("lilqueue.benchworker.stamp")
+
+    def start_one(self) -> Callable[[float], float]:
+        """Start a stamp job; returns a function that waits (up to a timeout) for its stamp."""
+        if self.kind == "lilqueue":
+            job = self.queue.start("stamp")
+            return lambda timeout: self.queue.wait(job.id, timeout, interval=0.001).result
+        result = self.huey.enqueue(self.huey_stamp())
+        return lambda timeout: result.get(blocking=True, timeout=timeout, backoff=1.0, max_delay=0.001)
+
+    def start_many(self, count: int) -> None:
+        """``count`` stamp jobs in one transaction."""
+        if self.kind == "lilqueue":
+            self.queue.start_many("stamp", [()] * count)
+            return
+        messages = [(self.huey.serialize_task(self.huey_stamp()),) for _ in range(count)]
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("begin immediate")
+        conn.executemany("insert into task (queue, data, priority) values ('bench', ?, 0)", messages)
+        conn.execute("commit")
+        conn.close()
+
+    def finished(self) -> int:
+        conn = sqlite3.connect(self.path)
+        try:
+            if self.kind == "lilqueue":
+                return conn.execute("select count(*) from lilqueue_job where state = 'succeeded'").fetchone()[0]
+            return conn.execute("select count(*) from kv where queue = 'bench'").fetchone()[0]
+        finally:
+            conn.close()
+
+    def stamps(self) -> list[float]:
+        if self.kind == "lilqueue":
+            conn = sqlite3.connect(self.path)
+            rows = conn.execute("select result from lilqueue_job where state = 'succeeded'").fetchall()
+            conn.close()
+            return [float(r[0]) for r in rows]
+        return [self.huey.serializer.deserialize(v) for v in self.huey.all_results().values()]
+
+    def worker(self, threads: int) -> WorkerProcess:
+        process = WorkerProcess(self.kind, self.path, threads, self.log)
+        self.start_one()(60.0)  # warm up: the worker is running and has run a job
+        return process
+
+
+def measure_enqueue(kind: str, workdir: Path, count: int, label: str) -> float:
+    contestant = Contestant(kind, workdir, label)
+    if kind == "lilqueue":
+        start = contestant.queue.tasks["stamp"].start
+    else:
+        wrapper = contestant.huey_stamp
+        start = lambda: contestant.huey.enqueue(wrapper())  # noqa: E731
+    began = time.perf_counter()
+    for _ in range(count):
+        start()
+    return count / (time.perf_counter() - began)
+
+
+def measure_bulk(workdir: Path, count: int, label: str) -> float:
+    queue = Contestant("lilqueue", workdir, label).queue
+    began = time.perf_counter()
+    queue.start_many("stamp", [()] * count)
+    return count / (time.perf_counter() - began)
+
+
+def measure_drain(kind: str, workdir: Path, count: int, threads: int, run: int) -> float:
+    """Jobs per second between the first and the last job's start, with a warm worker."""
+    contestant = Contestant(kind, workdir, f"drain{threads}-{run}")
+    worker = contestant.worker(threads)
+    try:
+        contestant.start_many(count)
+        expected = count + (1 if kind == "lilqueue" else 0)
+        deadline = time.monotonic() + 300
+        while contestant.finished() < expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stamps = sorted(contestant.stamps())[-count:]
+    finally:
+        worker.stop()
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def measure_idle(kind: str, workdir: Path, plan: Plan) -> dict[str, float]:
+    """Pickup latency after idling, and the idle worker's CPU and memory."""
+    contestant = Contestant(kind, workdir, "idle")
+    worker = contestant.worker(1)
+    try:
+        time.sleep(plan.idle_window)  # let any backoff settle, then measure an idle stretch
+        cpu0, wall0 = worker.cpu_seconds(), time.monotonic()
+        time.sleep(plan.idle_window)
+        cpu = (worker.cpu_seconds() - cpu0) / (time.monotonic() - wall0) * 100
+        rss = worker.rss_mb()
+        pickups = []
+        for _ in range(plan.pickups):
+            time.sleep(plan.idle_before_pickup)
+            began = time.time()
+            pickups.append((contestant.start_one()(60.0) - began) * 1000)
+        long_pickup = None
+        if plan.long_idle:
+            time.sleep(plan.long_idle)
+            began = time.time()
+            long_pickup = (contestant.start_one()(60.0) - began) * 1000
+    finally:
+        worker.stop()
+    return {"p50": statistics.median(pickups), "p99": _percentile(pickups, 99), "cpu": cpu, "rss": rss,
+            "long": long_pickup}
+
+
+def measure_hot_loop(workdir: Path, count: int) -> tuple[float, float]:
+    """µs per ``progress()`` call in a tight loop, and the writes per second it caused."""
+    queue = build_queue(str(workdir / "hot.db"))
+    job = queue.start("report", args=[1, 0.0])
+    claim = queue.table.claim("bench", time.time())
+    ctx = CurrentJob(queue.table, claim.id, "report", "bench", 1, queue.progress_interval, queue.max_logs)
+    before = queue.table.version(job.id)
+    began = time.perf_counter()
+    for i in range(count):
+        ctx.progress(i, total=count)
+    elapsed = time.perf_counter() - began
+    ctx.flush()
+    writes = queue.table.version(job.id) - before
+    return elapsed / count * 1e6, writes / elapsed
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def _median(runs: int, measure: Callable[[int], float]) -> float:
+    return statistics.median(measure(i) for i in range(runs))
+
+
+def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="lilqueue-bench-") as tmp:
+        workdir = Path(tmp)
+        out(f"lilqueue {__version__} vs huey {huey.__version__} (SqliteHuey), SQLite {sqlite3.sqlite_version},"
+            f" Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
+        out(f"files in {workdir} (synchronous=FULL on both); medians of {plan.repeats} run(s)")
+        lq = _median(plan.repeats, lambda i: measure_enqueue("lilqueue", workdir, plan.enqueue, f"enq{i}"))
+        hu = _median(plan.repeats, lambda i: measure_enqueue("huey", workdir, plan.enqueue, f"enq{i}"))
+        figures.append(Figure("enqueue, one job per start()", "jobs/s", lq, hu, ">= 1.0x"))
+        bulk = _median(plan.repeats, lambda i: measure_bulk(workdir, plan.bulk, f"bulk{i}"))
+        figures.append(Figure(f"bulk start_many({plan.bulk})", "jobs/s", bulk, None, ">= 50,000"))
+        for threads in plan.drain_threads:
+            lq, hu = (_median(plan.repeats, partial(measure_drain, kind, workdir, plan.drain, threads))
+                      for kind in ("lilqueue", "huey"))
+            figures.append(Figure(f"drain {plan.drain} no-op jobs, {threads} thread(s)", "jobs/s", lq, hu, ">= 1.0x"))
+        lq_idle = measure_idle("lilqueue", workdir, plan)
+        hu_idle = measure_idle("huey", workdir, plan)
+        figures.append(Figure(f"idle pickup p50 ({plan.idle_before_pickup:g} s idle)", "ms", lq_idle["p50"],
+                              hu_idle["p50"], "<= 5 ms", lower_is_better=True))
+        figures.append(Figure("idle pickup p99", "ms", lq_idle["p99"], hu_idle["p99"], "<= 20 ms",
+                              lower_is_better=True))
+        if plan.long_idle:
+            figures.append(Figure(f"pickup after {plan.long_idle:g} s idle", "ms", lq_idle["long"],
+                                  hu_idle["long"], "<= 5 ms", lower_is_better=True))
+        figures.append(Figure("idle worker CPU", "% of a core", lq_idle["cpu"], hu_idle["cpu"], "<= 1 %",
+                              lower_is_better=True))
+        figures.append(Figure("idle worker memory", "MB RSS", lq_idle["rss"], hu_idle["rss"], "<= 60 MB",
+                              lower_is_better=True))
+        per_call, writes = measure_hot_loop(workdir, plan.hot_loop)
+        figures.append(Figure(f"progress() hot loop ({plan.hot_loop:,} calls)", "us/call", per_call, None, "<= 1 us",
+                              lower_is_better=True))
+        figures.append(Figure("  writes it caused", "writes/s", writes, None, "a few per second",
+                              lower_is_better=True))
+    return figures
+
+
+def render(figures: list[Figure]) -> str:
+    rows = [("figure", "unit", "lilqueue", "raw huey", "ratio", "target")]
+    for f in figures:
+        rows.append((f.name, f.unit, _fmt(f.lilqueue), _fmt(f.huey),
+                     "" if f.ratio is None else f"{f.ratio:.2f}x", f.target))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def main(quick: bool) -> int:
+    figures = run(Plan.quick() if quick else Plan.full())
+    print()
+    print(render(figures))
+    print("\nratio > 1: lilqueue better (more jobs/s, or less time/CPU/memory)")
+    return 0

@@ -1,0 +1,57 @@
+"""The benchmark's two contestants: the same tasks on lilqueue and on raw Huey (SqliteHuey),
+and the worker process for each.
+
+    python -m lilqueue.benchworker lilqueue PATH THREADS
+    python -m lilqueue.benchworker huey PATH THREADS
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from huey import SqliteHuey
+
+import lilqueue
+
+
+def stamp() -> float:
+    """Returns when it began: the benchmark's clock for pickup and drain rates."""
+    return time.time()
+
+
+def report(count: int, pause: float) -> int:
+    """Reports progress whose message is the time of the ``progress()`` call."""
+    job = lilqueue.current_job()
+    for i in range(1, count + 1):
+        time.sleep(pause)
+        job.progress(i, total=count, message=repr(time.time()))
+    return count
+
+
+def build_queue(path: str, **options) -> lilqueue.Queue:
+    queue = lilqueue.Queue(path, **options)
+    queue.task(stamp)
+    queue.task(report)
+    return queue
+
+
+def build_huey(path: str) -> SqliteHuey:
+    huey = SqliteHuey("bench", filename=path)
+    huey.task(name="stamp")(stamp)
+    return huey
+
+
+def main(argv: list[str]) -> None:
+    kind, path, threads = argv[0], argv[1], int(argv[2])
+    if kind == "lilqueue":
+        build_queue(path).worker(threads=threads).run()
+    else:
+        huey = build_huey(path)
+        huey.create_consumer(workers=threads, worker_type="thread", periodic=False).run()
+
+
+if __name__ == "__main__":
+    # Run the module's own copy, not __main__'s: Huey names tasks after their module.
+    from lilqueue.benchworker import main as package_main
+    package_main(sys.argv[1:])

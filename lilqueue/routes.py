@@ -1,0 +1,387 @@
+"""The endpoints behind ``queue.middleware()``, routed by a private Bottle instance.
+
+Every handler answers JSON (or problem JSON); a guard around each one turns lilqueue's errors
+into problems through the table in ``problems.py`` and logs anything unexpected to the
+``lilqueue.web`` logger. Input is checked before the database is touched: ids against their
+format, bodies against a size limit, a content type and a shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import bottle
+
+from . import openapi, statuspage
+from .errors import JobNotFound
+from .job import Job
+from .longpoll import WaitersFull
+from .problems import PROBLEM_TYPE, Problem, bad_request, forbidden, job_not_found, not_found, problem_for
+
+if TYPE_CHECKING:
+    from .web import Middleware
+
+logger = logging.getLogger("lilqueue.web")
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+SINCE_PATTERN = re.compile(r"\d{1,18}")
+WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
+START_FIELDS = frozenset({"task", "args", "kwargs", "key"})
+STATIC = {"lilqueue.js": "text/javascript; charset=utf-8"}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+JSON_TYPE = "application/json"
+
+
+class _App(bottle.Bottle):
+    """Bottle's own answers (no route, wrong method) as problem JSON, not its HTML page."""
+
+    def default_error_handler(self, res: bottle.HTTPError) -> bytes:
+        if res.status_code == 405:
+            problem = Problem(405, "method-not-allowed", "Method not allowed",
+                              f"This resource answers {res.headers.get('Allow', '')}.")
+        elif res.status_code == 404:
+            problem = not_found()
+        else:
+            if res.traceback:
+                logger.error("unexpected error in the lilqueue middleware:\n%s", res.traceback)
+            problem = Problem(res.status_code, "error", res.status_line[4:] or "Error",
+                              "The request could not be answered.")
+        bottle.response.content_type = PROBLEM_TYPE
+        return problem.body()
+
+
+class Routes:
+    def __init__(self, middleware: Middleware) -> None:
+        self.mw = middleware
+        self.queue = middleware.queue
+        self.app = _App()
+        self.app.install(self._guard)
+        route = self.app.route
+        route("/", "POST", self.start)
+        route("/tasks", "GET", self.tasks)
+        route("/health", "GET", self.health)
+        route("/openapi.json", "GET", self.openapi)
+        route("/static/<name>", "GET", self.static)
+        route("/<job_id>", "GET", self.get)
+        route("/<job_id>/cancel", "POST", self.cancel)
+        route("/<job_id>/events", "GET", self.events)
+        route("/<job_id>/status", "GET", self.status)
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def start(self) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        self._same_origin(environ)
+        body = self._read_json(environ)
+        task, args, kwargs, key = _start_fields(body)
+        registered = self.queue.lookup(task)
+        if not self._allowed(environ, "start", registered.name):
+            raise forbidden("You may not start this task.")
+        owner = self.mw.identify(environ) if self.mw.identify else None
+        job = self.queue.start(registered, args, kwargs, key=key, owner=owner)
+        if job.owner != owner and not self._allowed(environ, "view", job):
+            raise Problem(409, "key-in-use", "Key in use", "Another job holds this key.")
+        url = self._url(environ, job.id)
+        return _json(self._job_dict(environ, job), 202, Location=url)
+
+    def get(self, job_id: str) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        _check_id(job_id)
+        since, wait = _poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
+        job = self._viewable(environ, job_id)
+        if wait and since is None:
+            since = job.version
+        if wait and since is not None and job.version <= since and not job.finished:
+            try:
+                job = self.mw.watcher.wait(job, since, wait) or job
+            except WaitersFull:
+                raise _busy() from None
+            except JobNotFound:
+                raise job_not_found() from None
+        return _json(self._job_dict(environ, job))
+
+    def cancel(self, job_id: str) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        _check_id(job_id)
+        self._same_origin(environ)
+        body = self._read_json(environ, empty_ok=True)
+        if body is not None and not isinstance(body, dict):
+            raise bad_request("The body must be empty or a JSON object.")
+        job = self._viewable(environ, job_id, action="cancel")
+        job = self.queue.cancel(job.id)
+        return _json(self._job_dict(environ, job), 202)
+
+    def events(self, job_id: str) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        _check_id(job_id)
+        since, _ = _poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
+        last_id = environ.get("HTTP_LAST_EVENT_ID")
+        if last_id is not None:
+            if not SINCE_PATTERN.fullmatch(last_id.strip()):
+                raise bad_request("Last-Event-ID must be a job version (a whole number).")
+            since = int(last_id)
+        job = self._viewable(environ, job_id)
+        if since is not None and job.finished and job.version <= since:
+            return bottle.HTTPResponse(status=204)  # tells EventSource to stop reconnecting
+        if self.mw.watcher.waiting >= self.mw.watcher.max_waiters:
+            raise _busy()
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "X-Accel-Buffering": "no"}
+        return bottle.HTTPResponse(self._stream(environ, job, since), 200, headers)
+
+    def status(self, job_id: str) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        _check_id(job_id)
+        job = self._viewable(environ, job_id)
+        page = statuspage.render(job)
+        return bottle.HTTPResponse(page.encode(), 200, {
+            "Content-Type": "text/html; charset=utf-8", "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+    def tasks(self) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        listed = [t.describe() for name, t in sorted(self.queue.tasks.items())
+                  if self._allowed(environ, "start", name)]
+        return _json({"tasks": listed})
+
+    def health(self) -> bottle.HTTPResponse:
+        counts = self.queue.table.counts()
+        beat = self.queue.table.freshest_heartbeat()
+        age = None if beat is None else round(max(time.time() - beat, 0.0), 3)
+        members = {"queued": counts["queued"], "running": counts["running"], "heartbeat_age": age}
+        if age is None or age > self.queue.heartbeat_timeout:
+            raise Problem(503, "no-worker", "No worker", "No worker has sent a heartbeat recently.", **members)
+        return _json({"status": "ok", **members})
+
+    def openapi(self) -> bottle.HTTPResponse:
+        return _json(openapi.document(bottle.request.environ.get("SCRIPT_NAME", ""), self.queue))
+
+    def static(self, name: str) -> bottle.HTTPResponse:
+        if name not in STATIC:
+            raise not_found()
+        try:
+            data = (STATIC_DIR / name).read_bytes()
+        except OSError:
+            raise not_found(f"{name} is not installed.") from None
+        return bottle.HTTPResponse(data, 200, {"Content-Type": STATIC[name]})
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _guard(self, callback: Callable) -> Callable:
+        """Bottle plugin: problems for every error, and no connection left open per thread."""
+
+        @functools.wraps(callback)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            database = self.queue.database
+            was_closed = database.is_closed()
+            try:
+                return callback(*args, **kwargs)
+            except Problem as problem:
+                return _problem(problem)
+            except Exception as exc:
+                problem = problem_for(exc)
+                if problem is None:
+                    request = bottle.request
+                    logger.exception("error answering %s %s", request.method, request.path)
+                    problem = Problem(500, "internal-error", "Internal error",
+                                      "The request could not be answered; the server's log has the details.")
+                elif problem.status >= 500:
+                    logger.warning("answering %d: %s", problem.status, exc)
+                return _problem(problem)
+            finally:
+                if was_closed and not database.is_closed():
+                    database.close()
+
+        return guarded
+
+    def _viewable(self, environ: dict, job_id: str, action: str = "view") -> Job:
+        try:
+            job = self.queue.get(job_id)
+        except JobNotFound:
+            raise job_not_found() from None
+        if not self._allowed(environ, action, job):
+            raise job_not_found()  # someone else's job: do not tell that it exists
+        return job
+
+    def _allowed(self, environ: dict, action: str, target: str | Job) -> bool:
+        return self.mw.authorize is None or bool(self.mw.authorize(environ, action, target))
+
+    def _same_origin(self, environ: dict) -> None:
+        """Refuse cross-site browser requests (the check Go 1.25's CrossOriginProtection does)."""
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.rstrip("/") in self.mw.cors_origins:
+            return
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        if site is not None:
+            if site in ("same-origin", "none"):
+                return
+            raise forbidden("Cross-site requests may not start or cancel jobs.")
+        if origin is None:
+            return  # not a browser (curl, a server): nothing to protect
+        try:
+            origin_host = urlsplit(origin).netloc.lower()
+        except ValueError:
+            origin_host = ""
+        if not origin_host or origin_host != environ.get("HTTP_HOST", "").lower():
+            raise forbidden("Cross-origin requests may not start or cancel jobs.")
+
+    def _read_json(self, environ: dict, empty_ok: bool = False) -> Any:
+        mime, _, params = environ.get("CONTENT_TYPE", "").partition(";")
+        charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.IGNORECASE)
+        if mime.strip().lower() != JSON_TYPE or (charset and charset.group(1).lower() not in ("utf-8", "utf8")):
+            raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                          "Send the body as Content-Type: application/json (UTF-8).")
+        length = environ.get("CONTENT_LENGTH", "").strip() or "0"
+        if not length.isdigit() or len(length) > 15:
+            raise bad_request("Content-Length is not a number.")
+        size = int(length)
+        if size > self.mw.max_body:
+            _drain(environ["wsgi.input"], size, 4 * self.mw.max_body)
+            raise Problem(413, "body-too-large", "Body too large",
+                          f"The body may be at most {self.mw.max_body} bytes.")
+        data = environ["wsgi.input"].read(size) if size else b""
+        if len(data) != size:
+            raise bad_request("The body is shorter than its Content-Length.")
+        if not data.strip():
+            if empty_ok:
+                return None
+            raise bad_request("The body must be a JSON object.")
+        return parse_json(data)
+
+    def _stream(self, environ: dict, job: Job, since: int | None) -> Iterator[bytes]:
+        deadline = time.monotonic() + self.mw.stream_lifetime
+        url = self._url(environ, job.id)
+        yield b"retry: 2000\n\n"
+        try:
+            if since is None or job.version > since:
+                yield _event(job, url)
+                since = job.version
+            while not job.finished:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    newer = self.mw.watcher.wait(job, since, min(self.mw.heartbeat, left))
+                except (WaitersFull, JobNotFound):
+                    return
+                if newer is None:
+                    yield b": heartbeat\n\n"
+                    continue
+                job, since = newer, newer.version
+                yield _event(job, url)
+        except Exception:
+            logger.exception("error while streaming events of job %s", job.id)
+
+    def _job_dict(self, environ: dict, job: Job) -> dict[str, Any]:
+        return dict(job.to_dict(), url=self._url(environ, job.id))
+
+    def _url(self, environ: dict, job_id: str) -> str:
+        return f"{environ.get('SCRIPT_NAME', '')}/{job_id}"
+
+
+def parse_json(data: bytes) -> Any:
+    """Decode a request body: UTF-8, strict JSON (no NaN/Infinity, bounded numbers and depth)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("The body is not valid UTF-8.") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int)
+    except RecursionError:
+        raise bad_request("The body is nested too deeply.") from None
+    except ValueError as exc:
+        raise bad_request(f"The body is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 100:
+        raise ValueError("integer too large")
+    return int(text)
+
+
+def _start_fields(body: Any) -> tuple[str, list, dict, str | None]:
+    if not isinstance(body, dict):
+        raise bad_request('The body must be a JSON object: {"task": name, "args": [...], "kwargs": {...}}.')
+    unknown = sorted(set(body) - START_FIELDS)
+    if unknown:
+        raise bad_request(f"Unknown fields: {', '.join(repr(u[:50]) for u in unknown[:10])}.")
+    task, args, kwargs, key = body.get("task"), body.get("args", []), body.get("kwargs", {}), body.get("key")
+    if not isinstance(task, str):
+        raise bad_request('"task" must be a string.')
+    if not isinstance(args, list):
+        raise bad_request('"args" must be a list.')
+    if not isinstance(kwargs, dict):
+        raise bad_request('"kwargs" must be an object.')
+    if key is not None and not isinstance(key, str):
+        raise bad_request('"key" must be a string or null.')
+    return task, args, kwargs, key
+
+
+def _poll_params(query: str, max_wait: float) -> tuple[int | None, float]:
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=50)
+    except ValueError:
+        raise bad_request("Too many query parameters.") from None
+    since = wait = None
+    for name, pattern in (("since", SINCE_PATTERN), ("wait", WAIT_PATTERN)):
+        values = params.get(name)
+        if values is None:
+            continue
+        if len(values) != 1 or not pattern.fullmatch(values[0]):
+            raise bad_request(f'"{name}" must be given once, as a number >= 0.')
+        if name == "since":
+            since = int(values[0])
+        else:
+            wait = min(float(values[0]), max_wait)
+    return since, wait or 0.0
+
+
+def _check_id(job_id: str) -> None:
+    if not ID_PATTERN.fullmatch(job_id):
+        raise job_not_found()
+
+
+def _busy() -> Problem:
+    return Problem(429, "too-many-waiters", "Too many waiting requests",
+                   "Too many requests are waiting for jobs right now; poll again after Retry-After seconds.")
+
+
+def _drain(stream: Any, size: int, limit: int) -> None:
+    """Read (and drop) a too-large body up to ``limit`` so the client can read our answer."""
+    left = min(size, limit)
+    while left > 0:
+        chunk = stream.read(min(left, 65536))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+def _json(data: Any, status: int = 200, **headers: str) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(json.dumps(data).encode(), status, {"Content-Type": JSON_TYPE, **headers})
+
+
+def _problem(problem: Problem) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(problem.body(), problem.status, {"Content-Type": PROBLEM_TYPE, **problem.headers})
+
+
+def _event(job: Job, url: str) -> bytes:
+    data = json.dumps(dict(job.to_dict(), url=url))
+    return f"id: {job.version}\ndata: {data}\n\n".encode()

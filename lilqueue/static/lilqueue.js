@@ -1,0 +1,252 @@
+// lilqueue.js: start background jobs, watch their progress and cancel them from the browser.
+// One dependency-free ES module, served by the middleware at {prefix}/static/lilqueue.js.
+//
+//   import { start, bind } from "/jobs/static/lilqueue.js";
+//   const job = await start("import_csv", ["users.csv"]);
+//   bind(document.querySelector("#import"), job);   // <progress data-lilqueue-progress> etc.
+//
+// The prefix defaults to the folder above this file ("/jobs" when served at
+// /jobs/static/lilqueue.js); pass { prefix } to any call to use another.
+
+const FINAL = ["succeeded", "failed", "canceled"];
+const WAIT = 25;            // seconds the server may hold a long-poll
+const MAX_BACKOFF = 30000;  // ms between retries after repeated errors
+const MIN_INTERVAL = 1000;  // ms between requests when the server answers without waiting
+const DEFAULT_PREFIX = new URL("..", import.meta.url).href.replace(/\/$/, "");
+
+/** An HTTP error; `problem` holds the RFC 9457 body (type, title, status, detail) when there is one. */
+export class LilqueueError extends Error {
+  constructor(status, problem, retryAfter = null) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.name = "LilqueueError";
+    this.status = status;
+    this.problem = problem;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export const isFinal = (job) => FINAL.includes(job.state);
+
+const jobUrl = (prefix, id) => `${prefix ?? DEFAULT_PREFIX}/${encodeURIComponent(id)}`;
+
+async function request(method, url, { body, signal } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(url, {
+      method, headers, signal, credentials: "same-origin", cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new LilqueueError(0, { title: "Network error", detail: `cannot reach the server (${error.message})` });
+  }
+  let data = null;
+  try { data = await response.json(); } catch { /* an empty or non-JSON body (a proxy's error page) */ }
+  if (!response.ok) {
+    const retryAfter = Number(response.headers.get("Retry-After")) || null;
+    throw new LilqueueError(response.status, data && typeof data === "object" ? data : null, retryAfter);
+  }
+  return data;
+}
+
+/** Start a registered task; resolves to the job (with `id`, `url`, `version`). */
+export function start(task, args = [], kwargs = {}, { key, prefix, signal } = {}) {
+  const body = { task, args, kwargs };
+  if (key != null) body.key = key;
+  return request("POST", `${prefix ?? DEFAULT_PREFIX}/`, { body, signal });
+}
+
+/** The job as it is now. */
+export function get(id, { prefix, signal } = {}) {
+  return request("GET", jobUrl(prefix, id), { signal });
+}
+
+/** Cancel a job; rejects with a LilqueueError of status 409 when it already finished. */
+export function cancel(id, { prefix, signal } = {}) {
+  return request("POST", `${jobUrl(prefix, id)}/cancel`, { body: {}, signal });
+}
+
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  if (signal?.aborted) return reject(signal.reason);
+  const timer = setTimeout(done, ms);
+  function done() { signal?.removeEventListener("abort", abort); resolve(); }
+  function abort() { clearTimeout(timer); reject(signal.reason); }
+  signal?.addEventListener("abort", abort, { once: true });
+});
+
+// Resolves at once when the page is visible, else when it becomes visible again.
+const visible = (signal) => new Promise((resolve, reject) => {
+  if (typeof document === "undefined" || !document.hidden) return resolve();
+  if (signal?.aborted) return reject(signal.reason);
+  function show() {
+    if (document.hidden) return;
+    document.removeEventListener("visibilitychange", show);
+    signal?.removeEventListener("abort", abort);
+    resolve();
+  }
+  function abort() { document.removeEventListener("visibilitychange", show); reject(signal.reason); }
+  document.addEventListener("visibilitychange", show);
+  signal?.addEventListener("abort", abort, { once: true });
+});
+
+// Exponential backoff with full jitter; the server's Retry-After wins when it gives one.
+const backoff = (failures, retryAfter) =>
+  retryAfter ? retryAfter * 1000 : Math.random() * Math.min(MAX_BACKOFF, 500 * 2 ** failures);
+
+// Errors that retrying cannot fix: the job is gone, forbidden, or the request is wrong.
+const permanent = (error) => error instanceof LilqueueError && [400, 401, 403, 404, 410].includes(error.status);
+
+/**
+ * Follow a job until it finishes, calling `onUpdate(job)` for every new version.
+ * Resolves to the finished job; rejects when `signal` aborts or the job cannot be read (404, 403).
+ * Long-polls with ?since=version&wait=25, retries with backoff on errors, pauses while the tab is hidden.
+ */
+export async function watch(jobOrId, { onUpdate, signal, prefix, wait = WAIT } = {}) {
+  let job = typeof jobOrId === "string" ? null : jobOrId;
+  const url = jobUrl(prefix, job ? job.id : jobOrId);
+  if (job) onUpdate?.(job);
+  let failures = 0;
+  while (!job || !isFinal(job)) {
+    await visible(signal);
+    const since = job ? job.version : 0;
+    const began = Date.now();
+    try {
+      const next = await request("GET", `${url}?since=${since}&wait=${wait}`, { signal });
+      failures = 0;
+      if (!job || next.version !== job.version) {
+        job = next;
+        onUpdate?.(job);
+      } else if (Date.now() - began < MIN_INTERVAL) {
+        await sleep(MIN_INTERVAL, signal);  // unchanged and unheld: the server is not waiting for us
+      }
+    } catch (error) {
+      if (signal?.aborted || permanent(error)) throw error;
+      failures += 1;
+      await sleep(backoff(failures, error.retryAfter), signal);
+    }
+  }
+  return job;
+}
+
+const bindings = new WeakMap();  // container -> AbortController of its current binding
+
+function emit(container, name, detail) {
+  container.dispatchEvent(new CustomEvent(`lilqueue:${name}`, { bubbles: true, detail }));
+}
+
+function show(element, text) {
+  if (!element) return;
+  element.textContent = text ?? "";
+  element.hidden = !text;
+}
+
+const describe = (value) => (value == null ? "" : typeof value === "string" ? value : JSON.stringify(value));
+
+function renderLogs(list, job, state) {
+  // `logs` keeps the newest lines only; `logs_dropped` counts the older ones, so the
+  // total ever written tells how many of the lines are new since the last render.
+  const logs = job.logs || [];
+  const total = (job.logs_dropped || 0) + logs.length;
+  const fresh = Math.min(logs.length, total - state.logCount);
+  if (fresh <= 0) return;
+  for (const line of logs.slice(logs.length - fresh)) {
+    const item = document.createElement("li");
+    item.className = `lilqueue-log lilqueue-log-${line.level}`;
+    item.dataset.level = line.level;
+    item.textContent = line.message;
+    item.title = line.ts;
+    list.append(item);
+  }
+  while (list.children.length > logs.length) list.firstElementChild.remove();
+  state.logCount = total;
+}
+
+function render(container, job, state) {
+  const find = (name) => container.querySelector(`[data-lilqueue-${name}]`);
+  const final = isFinal(job);
+  const percent = job.state === "succeeded" ? 100 : job.progress?.percent;
+  container.dataset.state = job.state;
+  show(find("state"), job.state);
+  const bar = find("progress");
+  if (bar) {
+    bar.max = 100;
+    if (percent == null) bar.removeAttribute("value");  // indeterminate until a total is known
+    else bar.value = percent;
+  }
+  show(find("percent"), percent == null ? "" : `${Math.floor(percent)}%`);
+  show(find("message"), job.progress?.message || (job.cancel_requested && !final ? "canceling…" : ""));
+  const logs = find("logs");
+  if (logs) renderLogs(logs, job, state);
+  show(find("result"), job.state === "succeeded" ? state.formatResult(job.result, job) : "");
+  show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : "");
+  const button = find("cancel");
+  if (button) button.disabled = final || job.cancel_requested;
+}
+
+function fail(container, error, job) {
+  const target = container.querySelector("[data-lilqueue-error]") || container.querySelector("[data-lilqueue-message]");
+  show(target, error.message);
+  emit(container, "error", { error, job });
+}
+
+/**
+ * Show a job in a container: <progress data-lilqueue-progress>, elements marked
+ * data-lilqueue-state / -percent / -message / -result / -error, a list data-lilqueue-logs
+ * and a button data-lilqueue-cancel. Dispatches lilqueue:update, lilqueue:done and
+ * lilqueue:error (bubbling, `event.detail.job`). Binding the container again stops the old job's updates.
+ * `job` is a job, an id, or the promise start() returns. Resolves to the finished job (or null after an error).
+ */
+export async function bind(container, job, { prefix, signal, formatResult = describe } = {}) {
+  if (typeof container === "string") container = document.querySelector(container);
+  bindings.get(container)?.abort();
+  const controller = new AbortController();
+  bindings.set(container, controller);
+  if (signal?.aborted) controller.abort(signal.reason);
+  signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+  const state = { logCount: 0, formatResult };
+  container.querySelector("[data-lilqueue-logs]")?.replaceChildren();
+  let current = null;
+  try {
+    job = await job;  // a job, an id, or the promise start() returned
+  } catch (error) {
+    fail(container, error, null);
+    return null;
+  }
+  if (controller.signal.aborted) return null;
+  if (typeof job !== "string") current = job;
+  const id = current ? current.id : job;
+  container.dataset.lilqueueJob = id;
+
+  const button = container.querySelector("[data-lilqueue-cancel]");
+  button?.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const canceled = await cancel(id, { prefix });
+      if (!controller.signal.aborted && canceled.version > (current?.version ?? 0)) update(canceled);
+    } catch (error) {
+      if (error.status !== 409) fail(container, error, current);  // 409: it finished meanwhile
+    }
+  }, { signal: controller.signal });
+
+  function update(next) {
+    if (current && next.version <= current.version && next !== current) return;  // already shown
+    current = next;
+    render(container, next, state);
+    emit(container, "update", { job: next });
+  }
+
+  try {
+    const finished = await watch(current || id, { onUpdate: update, signal: controller.signal, prefix });
+    emit(container, "done", { job: finished });
+    return finished;
+  } catch (error) {
+    if (controller.signal.aborted) return null;
+    fail(container, error, current);
+    return null;
+  } finally {
+    controller.abort();  // removes the Cancel listener
+    if (bindings.get(container) === controller) bindings.delete(container);
+  }
+}

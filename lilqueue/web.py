@@ -1,0 +1,162 @@
+"""The WSGI middleware that gives a queue its HTTP face: start, watch (long-poll and SSE) and
+cancel jobs from the browser.
+
+    queue = lilqueue.Queue("app.db")
+
+    # Flask: serve /jobs/... and hand everything else to the app, untouched
+    app.wsgi_app = queue.middleware(app.wsgi_app)
+
+    # standalone (python -m lilqueue serve, Bottle mount, DispatcherMiddleware, a2wsgi)
+    application = queue.middleware()
+
+Requests under ``prefix`` are answered here (the prefix moves from ``PATH_INFO`` to
+``SCRIPT_NAME``); every other request goes to ``app`` with its environ untouched, or gets a
+404 problem when there is no ``app``. Routing is done by a private Bottle instance that is
+never handed out; Bottle's globals are left alone. See docs/http.md for the endpoints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import bottle
+
+from .errors import ConfigurationError
+from .longpoll import Watcher
+from .problems import PROBLEM_TYPE, Problem, not_found
+from .routes import Routes
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .queue import Queue
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+Identify = Callable[[dict], "str | None"]
+Authorize = Callable[[dict, str, "str | Job"], bool]
+PREFIX_PATTERN = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*")
+
+
+class Middleware:
+    """A plain WSGI callable serving a queue's endpoints under ``prefix``.
+
+    ``identify(environ) -> str | None`` names the user; it is stored as the job's owner.
+    ``authorize(environ, action, target) -> bool`` is asked with action ``"start"`` (target:
+    the task name), ``"view"`` and ``"cancel"`` (target: the Job). Without it, anyone who can
+    reach the endpoints may start any registered task and, knowing a job's id, watch and
+    cancel it. ``max_waiters`` caps the requests waiting at once (long-poll and SSE); past it
+    they get 429 with ``Retry-After``. ``max_wait`` caps a long-poll's ``wait`` (seconds);
+    ``max_body`` caps a POST body (bytes); ``stream_lifetime`` bounds one SSE stream;
+    ``cors_origins`` lists origins (``"https://app.example"``) allowed to call cross-origin.
+    """
+
+    def __init__(self, queue: Queue, app: WSGIApp | None = None, prefix: str = "/jobs", *,
+                 identify: Identify | None = None, authorize: Authorize | None = None,
+                 max_waiters: int = 500, max_wait: float = 25.0, max_body: int = 64 * 1024,
+                 stream_lifetime: float = 300.0, heartbeat: float = 15.0,
+                 cors_origins: Iterable[str] | None = None) -> None:
+        prefix = prefix.rstrip("/")
+        if not PREFIX_PATTERN.fullmatch(prefix):
+            raise ConfigurationError(f"prefix must look like '/jobs' (or ''), not {prefix!r}")
+        for name, value in (("max_wait", max_wait), ("stream_lifetime", stream_lifetime),
+                            ("heartbeat", heartbeat)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 86400:
+                raise ConfigurationError(f"{name} must be seconds > 0, not {value!r}")
+        for name, value in (("max_waiters", max_waiters), ("max_body", max_body)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a whole number >= 1, not {value!r}")
+        for name, hook in (("identify", identify), ("authorize", authorize), ("app", app)):
+            if hook is not None and not callable(hook):
+                raise ConfigurationError(f"{name} must be callable, not {hook!r}")
+        if isinstance(cors_origins, str):
+            cors_origins = [cors_origins]
+        self.queue = queue
+        self.app = app
+        self.prefix = prefix
+        self.identify = identify
+        self.authorize = authorize
+        self.max_wait = float(max_wait)
+        self.max_body = max_body
+        self.stream_lifetime = float(stream_lifetime)
+        self.heartbeat = float(heartbeat)
+        self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins or ())
+        self.watcher = Watcher(queue, max_waiters=max_waiters)
+        self._routes = Routes(self)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            script, rest = environ.get("SCRIPT_NAME", "") + self.prefix, path[len(self.prefix):]
+        elif self.app is not None:
+            return self.app(environ, start_response)
+        elif not self.prefix or environ.get("SCRIPT_NAME", "").endswith(self.prefix):
+            script, rest = environ.get("SCRIPT_NAME", ""), path  # mounted at the prefix by a host
+        else:
+            return self._answer(environ, start_response, not_found())
+        environ = dict(environ, SCRIPT_NAME=script, PATH_INFO=rest or "/")
+        try:
+            rest.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return self._answer(environ, start_response, not_found("The path is not valid UTF-8."))
+        cors = self._cors_headers(environ)
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and cors:
+            return self._preflight(start_response, cors)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers = [(k, v) for k, v in headers if k.lower() != "cache-control"]
+            headers += [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), *cors]
+            return start_response(status, headers, exc_info)
+
+        return self._dispatch(environ, start)
+
+    def close(self) -> None:
+        """Stop the long-poll watcher thread (it restarts on the next wait)."""
+        self.watcher.close()
+
+    def _dispatch(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # Bottle binds its thread-local request to our environ; give a host Bottle app that
+        # mounted us its own request back afterwards.
+        try:
+            outer = bottle.request.environ
+        except RuntimeError:
+            outer = None
+        try:
+            return self._routes.app(environ, start_response)
+        finally:
+            if outer is not None:
+                bottle.request.bind(outer)
+
+    def _cors_headers(self, environ: dict) -> list[tuple[str, str]]:
+        origin = environ.get("HTTP_ORIGIN")
+        if not origin or origin not in self.cors_origins:
+            return []
+        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+                ("Access-Control-Expose-Headers", "Location, Retry-After")]
+
+    def _preflight(self, start_response: Callable, cors: list[tuple[str, str]]) -> list[bytes]:
+        start_response("204 No Content", [
+            *cors, ("Access-Control-Allow-Methods", "GET, POST"),
+            ("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID"),
+            ("Access-Control-Max-Age", "600"), ("Cache-Control", "no-store")])
+        return []
+
+    def _answer(self, environ: dict, start_response: Callable, problem: Problem) -> list[bytes]:
+        body = problem.body()
+        start_response(f"{problem.status} {_phrase(problem.status)}", [
+            ("Content-Type", PROBLEM_TYPE), ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    def __repr__(self) -> str:
+        return f"<Middleware {self.prefix or '/'} for {self.queue!r}>"
+
+
+def make_middleware(queue: Queue, app: WSGIApp | None = None, prefix: str = "/jobs",
+                    **options: Any) -> Middleware:
+    """``queue.middleware(...)``: see ``Middleware`` for the options."""
+    return Middleware(queue, app, prefix, **options)
+
+
+def _phrase(status: int) -> str:
+    return bottle.HTTP_CODES.get(status, "Error")

@@ -1,0 +1,70 @@
+"""Helpers of the reliability suite: reading the SQLite file and the execution records
+directly, without lilqueue, so a check does not trust the code it checks."""
+
+from __future__ import annotations
+
+import collections
+import os
+import sqlite3
+import time
+
+FINISHED = ("succeeded", "failed", "canceled")
+
+
+def rows(db_path: str, sql: str, params=()) -> list[tuple]:
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def states(db_path: str) -> dict[str, str]:
+    return dict(rows(db_path, "select id, state from lilqueue_job"))
+
+
+def count_state(db_path: str, state: str) -> int:
+    return rows(db_path, "select count(*) from lilqueue_job where state = ?", (state,))[0][0]
+
+
+def unfinished(db_path: str) -> int:
+    return rows(db_path, "select count(*) from lilqueue_job where state in ('queued', 'running')")[0][0]
+
+
+def integrity(db_path: str) -> str:
+    return rows(db_path, "pragma integrity_check")[0][0]
+
+
+def runs(db_path: str) -> dict[str, list[tuple[int, str]]]:
+    """job id -> [(attempt, event)] from the lines the ``recorded``/``show_pid`` tasks append."""
+    found: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
+    path = db_path + ".runs"
+    if not os.path.exists(path):
+        return found
+    with open(path) as lines:
+        for line in lines:
+            job_id, attempt, event, _pid = line.split()
+            found[job_id].append((int(attempt), event))
+    return found
+
+
+def duplicates(db_path: str) -> list[str]:
+    """Jobs some attempt of which started twice, or that ran to the end twice."""
+    bad = []
+    for job_id, events in runs(db_path).items():
+        starts = [a for a, e in events if e == "start"]
+        ends = [a for a, e in events if e == "end"]
+        if len(starts) != len(set(starts)) or len(ends) > 1:
+            bad.append(job_id)
+    return bad
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,282 @@
+"""The demo in a real Chromium: ``python demo/app.py`` runs as a process (web server and worker),
+the page drives lilqueue.js against the real middleware.
+
+Needs Debian's ``chromium`` and the ``playwright`` package (never ``playwright install``).
+Without them these tests skip, or fail when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+ROWS, DELAY = 60, 0.04  # an import takes about 2.5 s: long enough to watch and to cancel
+TIMEOUT = 20_000  # ms for any one thing to show up on the page
+
+
+def missing(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+class Demo:
+    """``python demo/app.py --port 0`` as a process; ``url`` is what it printed."""
+
+    def __init__(self, db_path: Path, *args: str) -> None:
+        env = dict(os.environ, DEMO_DB=str(db_path), PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen([sys.executable, "demo/app.py", "--port", "0", *args], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        found = threading.Event()
+        self.url = ""
+
+        def read() -> None:
+            for line in self.process.stdout:
+                self.lines.append(line)
+                match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+                if match and not self.url:
+                    self.url = match.group(0)
+                    found.set()
+            found.set()
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
+        if not found.wait(20) or not self.url:
+            self.stop()
+            raise AssertionError(f"the demo printed no URL:\n{self.output()}")
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"the demo did not stop on SIGTERM:\n{self.output()}") from None
+        finally:
+            self.reader.join(5)
+            self.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed")
+    if not os.path.exists(CHROMIUM):
+        missing(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    demo = Demo(tmp_path_factory.mktemp("demo") / "demo.db", "--rows", str(ROWS), "--delay", str(DELAY))
+    yield demo
+    demo.stop()
+
+
+@pytest.fixture
+def page(browser, demo):
+    context = browser.new_context(viewport={"width": 900, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(demo.url)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def card(n: int) -> str:
+    """JS for the n-th job card from the top (the newest is 0)."""
+    return f"document.querySelectorAll('#jobs .job')[{n}]"
+
+
+def wait_state(page, n: int, state: str) -> None:
+    page.wait_for_function(f"{card(n)}?.dataset.state === '{state}'")
+
+
+def text(page, n: int, name: str) -> str:
+    return page.evaluate(f"{card(n)}.querySelector('[data-lilqueue-{name}]').textContent")
+
+
+def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_result(page):
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.dataset.state === 'running'"
+                           f" && {card(0)}.querySelector('progress').value > 0")
+    # a warning is on the page while the job is still running
+    page.wait_for_function(f"{card(0)}.querySelector('.lilqueue-log-warning') && {card(0)}.dataset.state === 'running'")
+    wait_state(page, 0, "succeeded")
+    assert page.evaluate(f"{card(0)}.querySelector('progress').value") == 100
+    assert text(page, 0, "percent") == "100%"
+    warnings = page.evaluate(f"[...{card(0)}.querySelectorAll('[data-lilqueue-logs] li')].map(li => li.textContent)")
+    assert "cannot import line 17: 'ken16 at example.com' is not an email address" in warnings
+    assert text(page, 0, "result") == f"{ROWS - len(warnings)} customers imported, {len(warnings)} lines skipped"
+    assert page.is_disabled(".job [data-lilqueue-cancel]")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-import.png"), full_page=True)
+
+
+def test_cancel_on_a_running_import_shows_canceled(page):
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.dataset.state === 'running' && {card(0)}.querySelector('progress').value > 0")
+    page.click(".job [data-lilqueue-cancel]")
+    wait_state(page, 0, "canceled")
+    assert page.evaluate(f"{card(0)}.querySelector('progress').value") < 100
+    assert text(page, 0, "state") == "canceled"
+    assert page.is_disabled(".job [data-lilqueue-cancel]")
+
+
+def test_a_failing_task_shows_its_error(page):
+    page.click("#sync")
+    wait_state(page, 0, "failed")
+    assert text(page, 0, "error") == "ConnectionError: supplier.example.com did not answer within 30 s"
+    assert page.is_visible(".job [data-lilqueue-error]")
+    assert page.is_hidden(".job [data-lilqueue-result]")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-failed.png"), full_page=True)
+
+
+def test_two_jobs_on_one_page_progress_independently(page):
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.dataset.state === 'running'")
+    page.click("#import")
+    both_moving = (f"[0, 1].every(n => document.querySelectorAll('#jobs .job')[n]?.dataset.state === 'running'"
+                   f" && document.querySelectorAll('#jobs .job')[n].querySelector('progress').value > 0)")
+    page.wait_for_function(both_moving)
+    ids = page.evaluate(f"[{card(0)}.dataset.lilqueueJob, {card(1)}.dataset.lilqueueJob]")
+    assert ids[0] != ids[1]
+    page.click(f"[data-lilqueue-job='{ids[0]}'] [data-lilqueue-cancel]")  # the newer one
+    wait_state(page, 0, "canceled")
+    wait_state(page, 1, "succeeded")
+    assert page.evaluate(f"{card(1)}.querySelector('progress').value") == 100
+    assert page.evaluate(f"{card(0)}.querySelector('progress').value") < 100
+    assert text(page, 0, "result") == ""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-two-jobs.png"), full_page=True)
+
+
+def test_jobs_started_before_a_reload_show_up_again_and_carry_on(page):
+    page.click("#sync")
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.dataset.state === 'running' && {card(0)}.querySelector('progress').value > 0")
+    ids = page.evaluate("[...document.querySelectorAll('#jobs .job')].map(c => c.dataset.lilqueueJob)")
+    page.reload()
+    wait_state(page, 0, "succeeded")
+    wait_state(page, 1, "failed")
+    assert page.evaluate("[...document.querySelectorAll('#jobs .job')].map(c => c.dataset.lilqueueJob)") == ids
+    assert text(page, 0, "percent") == "100%"
+
+
+def test_an_unknown_task_shows_the_servers_problem_detail_and_fires_lilqueue_error(page):
+    detail = page.evaluate("""async () => {
+        const { bind, start } = await import('/jobs/static/lilqueue.js');
+        const box = document.createElement('div');
+        box.innerHTML = '<p data-lilqueue-error hidden></p>';
+        document.body.append(box);
+        const fired = new Promise(resolve => box.addEventListener('lilqueue:error', e => resolve(e.detail.error)));
+        await bind(box, start('no_such_task'));
+        const error = await fired;
+        return { status: error.status, problem: error.problem, shown: box.textContent, hidden: box.firstChild.hidden };
+    }""")
+    assert detail["status"] == 404
+    assert detail["problem"]["status"] == 404 and detail["problem"]["detail"]
+    assert detail["shown"] == detail["problem"]["detail"]
+    assert detail["hidden"] is False
+
+
+def test_watch_long_polls_with_the_last_version_and_stops_when_aborted(page):
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    result = page.evaluate("""async () => {
+        const { start, watch } = await import('/jobs/static/lilqueue.js');
+        const job = await start('import_csv', [], { rows: 200, delay: 0.05 });
+        const controller = new AbortController();
+        const seen = [];
+        const outcome = await watch(job, { signal: controller.signal, onUpdate: (j) => {
+            seen.push(j.version);
+            if (j.state === 'running' && j.progress.current > 2) controller.abort();
+        }}).then(() => 'finished', (error) => error.name);
+        return { outcome, seen, id: job.id };
+    }""")
+    assert result["outcome"] == "AbortError"
+    assert result["seen"] == sorted(set(result["seen"]))  # every update is newer than the one before
+    polls = [url for url in requests if f"/jobs/{result['id']}?" in url]
+    assert polls[0].endswith(f"?since={result['seen'][0]}&wait=25")
+    count = len(polls)
+    page.evaluate(f"fetch('/jobs/{result['id']}/cancel', {{method: 'POST', headers: {{'Content-Type': "
+                  "'application/json'}, body: '{}'})")
+    page.wait_for_function(f"fetch('/jobs/{result['id']}').then(r => r.json()).then(j => j.state === 'canceled')",
+                           polling=100)
+    assert len([url for url in requests if f"/jobs/{result['id']}?" in url]) == count  # no poll after abort
+
+
+def test_watch_waits_while_the_page_is_hidden_and_resumes_when_it_is_shown(page):
+    result = page.evaluate("""async () => {
+        const { start, watch, get } = await import('/jobs/static/lilqueue.js');
+        let hidden = true;
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+        const job = await start('import_csv', [], { rows: 5, delay: 0.01 });
+        const updates = [];
+        const finished = watch(job.id, { onUpdate: (j) => updates.push(j.state) });
+        let now = job;
+        while (now.state !== 'succeeded') {
+            await new Promise(r => setTimeout(r, 50));
+            now = await get(job.id);
+        }
+        const whileHidden = updates.length;
+        hidden = false;
+        document.dispatchEvent(new Event('visibilitychange'));
+        const last = await finished;
+        return { whileHidden, updates, state: last.state };
+    }""")
+    assert result["whileHidden"] == 0
+    assert result["updates"] == ["succeeded"]
+    assert result["state"] == "succeeded"
+
+
+def test_watch_backs_off_after_server_errors_and_still_follows_the_job_to_the_end(page):
+    failures = {"left": 2}
+
+    def flaky(route):
+        if failures["left"] and "?since=" in route.request.url:
+            failures["left"] -= 1
+            route.fulfill(status=503, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/jobs/[A-Za-z0-9_-]{22}\?.*"), flaky)
+    state = page.evaluate("""async () => {
+        const { start, watch } = await import('/jobs/static/lilqueue.js');
+        const job = await start('import_csv', [], { rows: 5, delay: 0.01 });
+        return (await watch(job)).state;
+    }""")
+    assert state == "succeeded"
+    assert failures["left"] == 0
+
+
+def test_the_demo_stops_cleanly_on_sigterm(tmp_path):
+    demo = Demo(tmp_path / "demo.db", "--rows", "5", "--delay", "0.01")
+    assert demo.stop() == 0, demo.output()
