@@ -189,7 +189,7 @@ def main() -> None:
     options = parser.parse_args()
 
     worker = queue.worker(threads=2, grace=2).start()
-    server = make_server("127.0.0.1", options.port, queue.middleware(site(options.rows, options.delay)))
+    server = make_server(queue.middleware(site(options.rows, options.delay)), "127.0.0.1", options.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -55,16 +55,22 @@ class Plan:
     long_idle: float
     idle_window: float
     hot_loop: int
+    latency_updates: int
+    watched_jobs: int
+    watchers_per_job: int
+    watch_seconds: float
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(repeats=1, enqueue=500, bulk=10_000, drain=1000, drain_threads=(1,), pickups=8,
-                   idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000)
+                   idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000,
+                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0)
 
     @classmethod
     def full(cls) -> Plan:
         return cls(repeats=5, enqueue=2000, bulk=50_000, drain=5000, drain_threads=(1, 4), pickups=30,
-                   idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000)
+                   idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
+                   latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0)
 
 
 class WorkerProcess:
@@ -75,8 +81,14 @@ class WorkerProcess:
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of all the process's threads, from schedstat (nanoseconds, not 10 ms ticks)."""
+        total = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a thread that just ended
+        return total / 1e9
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -213,7 +225,7 @@ def measure_idle(kind: str, workdir: Path, plan: Plan) -> dict[str, float]:
 
 
 def measure_hot_loop(workdir: Path, count: int) -> tuple[float, float]:
-    """µs per ``progress()`` call in a tight loop, and the writes per second it caused."""
+    """µs per ``progress()`` call in a tight loop, and how many writes it caused."""
     queue = build_queue(str(workdir / "hot.db"))
     job = queue.start("report", args=[1, 0.0])
     claim = queue.table.claim("bench", time.time())
@@ -224,8 +236,7 @@ def measure_hot_loop(workdir: Path, count: int) -> tuple[float, float]:
         ctx.progress(i, total=count)
     elapsed = time.perf_counter() - began
     ctx.flush()
-    writes = queue.table.version(job.id) - before
-    return elapsed / count * 1e6, writes / elapsed
+    return elapsed / count * 1e6, queue.table.version(job.id) - before
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -269,9 +280,35 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
         per_call, writes = measure_hot_loop(workdir, plan.hot_loop)
         figures.append(Figure(f"progress() hot loop ({plan.hot_loop:,} calls)", "us/call", per_call, None, "<= 1 us",
                               lower_is_better=True))
-        figures.append(Figure("  writes it caused", "writes/s", writes, None, "a few per second",
+        figures.append(Figure("  writes it caused (first, one per 0.2 s, last)", "writes", writes, None,
+                              "a few per second",
                               lower_is_better=True))
+        figures.extend(web_figures(workdir, plan))
     return figures
+
+
+def web_figures(workdir: Path, plan: Plan) -> list[Figure]:
+    from . import benchweb
+
+    # One progress() call every 0.25 s: each crosses the 0.2 s interval, so each is written at once.
+    latency = benchweb.measure_progress_latency(workdir, plan.latency_updates, 0.25)
+    crowd = benchweb.measure_watchers(workdir, plan.watched_jobs, plan.watchers_per_job, plan.watch_seconds)
+    reads_one = benchweb.measure_reads_per_change(workdir, 1)
+    reads_many = benchweb.measure_reads_per_change(workdir, 1000)
+    clients = crowd["clients"]
+    return [
+        Figure(f"progress() to long-poll client p50 ({latency['samples']} updates)", "ms", latency["p50"],
+               None, "<= 20 ms", lower_is_better=True),
+        Figure("progress() to long-poll client p99", "ms", latency["p99"], None, "<= 60 ms", lower_is_better=True),
+        Figure(f"{clients} long-poll clients on {plan.watched_jobs} jobs: change to all, p50", "ms",
+               crowd["p50"], None, "", lower_is_better=True),
+        Figure(f"  same, p99 ({crowd['answers']} answers, {crowd['errors']} errors)", "ms", crowd["p99"],
+               None, "<= 250 ms", lower_is_better=True),
+        Figure(f"  web process memory added by {clients} clients", "MB RSS", crowd["rss_added"], None,
+               "<= 100 MB per 1,000", lower_is_better=True),
+        Figure(f"watcher DB reads per change, 1,000 waiters (1 waiter: {reads_one})", "reads", reads_many, None,
+               "same as with 1", lower_is_better=True),
+    ]
 
 
 def render(figures: list[Figure]) -> str:

@@ -3,6 +3,7 @@ and the worker process for each.
 
     python -m lilqueue.benchworker lilqueue PATH THREADS
     python -m lilqueue.benchworker huey PATH THREADS
+    python -m lilqueue.benchworker web PATH MAX_WAITERS     (prints the port it listens on)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from huey import SqliteHuey
 
 import lilqueue
+from lilqueue.server import serve
 
 
 def stamp() -> float:
@@ -43,12 +45,15 @@ def build_huey(path: str) -> SqliteHuey:
 
 
 def main(argv: list[str]) -> None:
-    kind, path, threads = argv[0], argv[1], int(argv[2])
+    kind, path, number = argv[0], argv[1], int(argv[2])
     if kind == "lilqueue":
-        build_queue(path).worker(threads=threads).run()
+        build_queue(path).worker(threads=number).run()
+    elif kind == "web":
+        app = build_queue(path).middleware(max_waiters=number)
+        serve(app, "127.0.0.1", 0, ready=lambda server: print(server.server_port, flush=True))
     else:
         huey = build_huey(path)
-        huey.create_consumer(workers=threads, worker_type="thread", periodic=False).run()
+        huey.create_consumer(workers=number, worker_type="thread", periodic=False).run()
 
 
 if __name__ == "__main__":

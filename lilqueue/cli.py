@@ -21,6 +21,8 @@ EPILOG = """examples:
   python -m lilqueue worker app:queue
   python -m lilqueue worker app:queue --threads 4 --grace 30
   python -m lilqueue worker myproject.jobs        (a module holding a single Queue)
+  python -m lilqueue serve app:queue --port 8000 --prefix /jobs
+  python -m lilqueue bench --quick
 """
 
 
@@ -31,6 +33,8 @@ class QueueNotFound(Exception):
 def load_queue(spec: str) -> Queue:
     """Import ``module:attribute`` (or a module holding exactly one Queue) and return the Queue."""
     module_name, _, attr = spec.partition(":")
+    if not module_name or module_name.startswith("."):  # import_module raises ValueError/TypeError
+        raise QueueNotFound(f"{spec!r} does not name a module: use module:attribute")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -65,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=float, default=10.0,
                         help="seconds running jobs get to finish on SIGTERM before they are"
                              " handed back (default 10)")
+    serve = commands.add_parser("serve", help="serve the HTTP endpoints on a threaded server",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--prefix", default="/jobs", help="URL prefix of the endpoints (default /jobs)")
+    bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey) side by side")
+    bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
     return parser
 
 
@@ -73,14 +85,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     logging.basicConfig(level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if options.command == "bench":
+        from . import bench
+        return bench.main(quick=options.quick)
     try:
         queue = load_queue(options.queue)
     except QueueNotFound as exc:
         print(f"lilqueue: {exc}", file=sys.stderr)
         return EXIT_NO_QUEUE
     try:
+        if options.command == "serve":
+            return serve(queue, options.host, options.port, options.prefix)
         queue.worker(threads=options.threads, grace=options.grace).run()
     except ConfigurationError as exc:
         print(f"lilqueue: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def serve(queue: Queue, host: str, port: int, prefix: str) -> int:
+    """``python -m lilqueue serve``: the queue's middleware alone on a threaded server."""
+    from . import server
+
+    def ready(listening: server.ThreadingWSGIServer) -> None:
+        print(f"lilqueue: serving http://{host}:{listening.server_port}{prefix.rstrip('/')}/"
+              " (Ctrl-C to stop)", flush=True)
+
+    server.serve(queue.middleware(prefix=prefix), host, port, ready=ready)
     return EXIT_OK

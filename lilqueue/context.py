@@ -96,15 +96,17 @@ class CurrentJob:
             now = time.monotonic()
             if due_only and now < self._next_write:
                 return
-            self._next_write = now + self._interval
             pending = self._pending
             progress = None if pending is self._written else pending
+            if progress is None and not self._logs and not self._dropped:
+                return  # nothing written: the next progress() call may still write at once
+            self._next_write = now + self._interval
             if progress is not None:
                 _check_progress(progress)
                 self._written = pending
             lines = [self._logs.popleft() for _ in range(len(self._logs))]
             dropped, self._dropped = self._dropped, 0
-            if (progress is None and not lines) or self._table is None:
+            if self._table is None:
                 return
             status, self._log_count = self._table.record(
                 self.id, self._worker, progress, lines, dropped, self._log_count)

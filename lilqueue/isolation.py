@@ -10,6 +10,7 @@ the final state.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -101,6 +102,8 @@ def _terminate(child: multiprocessing.process.BaseProcess) -> None:
 def child_main(function: tuple[str, str], settings: dict, task: str, job_id: str, worker: str,
                attempt: int, args: list, kwargs: dict, conn: Connection) -> None:
     """The child's side: its own connection to the same file, the function found by reference."""
+    # Ctrl-C in a terminal reaches the whole process group; only the worker decides when a job stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     func = import_function(*function)
     queue = Queue(settings.pop("path"), **settings)
     ctx = CurrentJob(queue.table, job_id, task, worker, attempt, queue.progress_interval, queue.max_logs)

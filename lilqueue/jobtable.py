@@ -182,9 +182,12 @@ class JobTable:
         job_id = self.huey.serializer.deserialize(data).id
         row = self._execute(
             f"update {JOB} set state = ?, worker = ?, started_at = ?, attempts = attempts + 1,"
-            " version = version + 1 where id = ? and state = ? returning task, args, kwargs, attempts",
-            (RUNNING, worker, now, job_id, QUEUED)).fetchone()
+            " version = version + 1 where id = ? and state = ? and cancel_requested = 0"
+            " returning task, args, kwargs, attempts", (RUNNING, worker, now, job_id, QUEUED)).fetchone()
         if row is None:
+            # Canceled while it waited for a retry or after its worker died: it ends here, unrun.
+            self._execute(f"update {JOB} set state = ?, finished_at = ?, version = version + 1"
+                          " where id = ? and state = ?", (CANCELED, now, job_id, QUEUED))
             return False
         return Claim(job_id, row[0], json.loads(row[1]), json.loads(row[2]), row[3])
 

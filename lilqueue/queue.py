@@ -3,6 +3,7 @@ the registry of tasks, and the operations on jobs."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -149,6 +150,15 @@ class Queue:
         from .worker import Worker
         return Worker(self, threads=threads, grace=grace)
 
+    def middleware(self, app: Any = None, prefix: str = "/jobs", **options: Any) -> Any:
+        """A WSGI callable serving this queue's HTTP endpoints under ``prefix``; other
+        requests go to ``app`` untouched. Options: see ``lilqueue.web.Middleware``.
+
+            app.wsgi_app = queue.middleware(app.wsgi_app)   # Flask
+        """
+        from .web import make_middleware
+        return make_middleware(self, app, prefix, **options)
+
     def lookup(self, task: str | Task) -> Task:
         """The registered task for a name (or a Task of this queue); raises UnknownTask."""
         if isinstance(task, Task):
@@ -172,6 +182,8 @@ class Queue:
         args = list(args)
         kwargs = dict(kwargs or {})
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
+        # As stored and as the worker will see them (tuples become lists), not the caller's objects.
+        args, kwargs = json.loads(args_json), json.loads(kwargs_json)
         job_id = secrets.token_urlsafe(JOB_ID_BYTES)
         job = Job(id=job_id, task=registered.name, state=QUEUED, version=1, args=args, kwargs=kwargs,
                   key=key, owner=owner, progress=Progress(), logs=(), logs_dropped=0, result=None,

@@ -190,7 +190,8 @@ class Worker:
             outcome = run_in_child(task, claim, ctx, self.id)
         else:
             outcome = self._run_here(task, claim, ctx)
-        if outcome.state == FAILED and task is not None and claim.attempts <= task.retries:
+        if (outcome.state == FAILED and task is not None and claim.attempts <= task.retries
+                and ctx.stop_reason != "canceled"):  # a canceled job is never retried
             outcome.retry_in = task.retry_delay
         if self._running.pop(claim.id, None) is None:
             return None  # handed back by stop() while this thread was still busy

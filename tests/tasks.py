@@ -171,3 +171,25 @@ TASKS.update({
     "crash": (crash, {"isolate": True}),
     "unserializable": (unserializable, {}),
 })
+
+
+def clock(n, delay=0.25):
+    """Report progress n times with the wall-clock time of each call as the message, so a
+    client can measure the time from progress() to its screen."""
+    job = lilqueue.current_job()
+    for i in range(1, n + 1):
+        job.progress(i, total=n, message=repr(time.time()))
+        time.sleep(delay)
+    return n
+
+
+TASKS["clock"] = (clock, {})
+
+
+def deaf_then_fail(seconds):
+    """Sleeps without checking for cancellation, then fails (a task that never hears a cancel)."""
+    time.sleep(seconds)
+    raise RuntimeError("failed after sleeping")
+
+
+TASKS["deaf_then_fail_retry"] = (deaf_then_fail, {"retries": 2})

@@ -128,6 +128,8 @@ def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_re
                            f" && {card(0)}.querySelector('progress').value > 0")
     # a warning is on the page while the job is still running
     page.wait_for_function(f"{card(0)}.querySelector('.lilqueue-log-warning') && {card(0)}.dataset.state === 'running'")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-running.png"), full_page=True)
     wait_state(page, 0, "succeeded")
     assert page.evaluate(f"{card(0)}.querySelector('progress').value") == 100
     assert text(page, 0, "percent") == "100%"
@@ -163,8 +165,8 @@ def test_two_jobs_on_one_page_progress_independently(page):
     page.click("#import")
     page.wait_for_function(f"{card(0)}?.dataset.state === 'running'")
     page.click("#import")
-    both_moving = (f"[0, 1].every(n => document.querySelectorAll('#jobs .job')[n]?.dataset.state === 'running'"
-                   f" && document.querySelectorAll('#jobs .job')[n].querySelector('progress').value > 0)")
+    both_moving = ("[0, 1].every(n => document.querySelectorAll('#jobs .job')[n]?.dataset.state === 'running'"
+                   " && document.querySelectorAll('#jobs .job')[n].querySelector('progress').value > 0)")
     page.wait_for_function(both_moving)
     ids = page.evaluate(f"[{card(0)}.dataset.lilqueueJob, {card(1)}.dataset.lilqueueJob]")
     assert ids[0] != ids[1]
@@ -205,6 +207,15 @@ def test_an_unknown_task_shows_the_servers_problem_detail_and_fires_lilqueue_err
     assert detail["problem"]["status"] == 404 and detail["problem"]["detail"]
     assert detail["shown"] == detail["problem"]["detail"]
     assert detail["hidden"] is False
+
+
+def test_cancel_of_a_finished_job_rejects_with_the_409_problem(page):
+    result = page.evaluate("""async () => {
+        const { start, watch, cancel } = await import('/jobs/static/lilqueue.js');
+        const job = await watch(await start('import_csv', [], { rows: 1, delay: 0 }));
+        return cancel(job.id).then(() => 'resolved', (error) => ({ status: error.status, title: error.problem.title }));
+    }""")
+    assert result["status"] == 409 and result["title"]
 
 
 def test_watch_long_polls_with_the_last_version_and_stops_when_aborted(page):

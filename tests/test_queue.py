@@ -356,3 +356,27 @@ def test_to_dict_is_json_with_z_times_and_no_traceback_or_owner(queue):
     assert data["created_at"].endswith("Z") and data["started_at"] is None
     assert "owner" not in data and job.owner == "alice"
     assert data["progress"] == {"current": None, "total": None, "percent": None, "message": None}
+
+
+def test_the_job_start_returns_holds_the_arguments_as_the_worker_will_see_them(queue):
+    args = [(1, 2), [3]]
+    job = queue.start("add", args=args, kwargs={})
+    args[1].append(4)  # the caller's objects are not the job's
+    assert job.args == [[1, 2], [3]]
+    assert queue.get(job.id) == job
+    many = queue.start_many("add", [[(1,), {2: "two"}]])
+    assert many[0].args == [[1], {"2": "two"}] == queue.get(many[0].id).args
+
+
+def test_a_job_canceled_while_it_waits_for_a_retry_ends_canceled_when_it_comes_up(queue):
+    job = queue.start("flaky", args=[5])
+    queue.table.register("w", "localhost", 1, 1, time.time())
+    claimed = queue.table.claim("w", time.time())
+    queue.cancel(job.id)  # lands after the attempt failed, before the worker stored the failure
+    queue.table.finish(claimed, "w", Outcome("failed", error=("RuntimeError", "x", None), retry_in=0),
+                       (None, [], 0), None, time.time(), claim_next=False)
+    assert queue.get(job.id).state == "queued"
+    assert queue.table.claim("w", time.time()) is False
+    done = queue.get(job.id)
+    assert (done.state, done.attempts, done.started_at) == ("canceled", 1, None)
+    assert done.finished_at is not None

@@ -3,6 +3,7 @@ file, driven through a Queue on the same file (``tests.tasks.build``: heartbeat_
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import statistics
@@ -161,7 +162,7 @@ def test_a_restarted_worker_takes_back_the_job_its_predecessor_left_running(queu
     running(queue, job.id)
     first.kill_group()
     time.sleep(HEARTBEAT_TIMEOUT / 2)  # the dead worker's heartbeat is stale when the next one starts
-    start_worker(threads=1)
+    start_worker(1, wait=False)  # it deletes the dead worker's row, so the row count cannot say it is up
     assert finished(queue, job.id, timeout=5).error.type == "WorkerLost"
     assert queue.table.counts() == {"queued": 0, "running": 0}
 
@@ -305,3 +306,40 @@ def test_two_workers_share_the_queue_and_run_each_job_once(queue, start_worker, 
     with sqlite3.connect(db_path) as conn:
         workers = conn.execute("select count(distinct worker), max(attempts) from lilqueue_job").fetchone()
     assert workers == (2, 1)
+
+
+def test_a_canceled_job_that_fails_afterwards_is_not_retried(queue, start_worker):
+    start_worker(threads=1)
+    job = queue.start("deaf_then_fail_retry", args=[0.5])
+    running(queue, job.id)
+    queue.cancel(job.id)
+    done = finished(queue, job.id)
+    time.sleep(0.3)
+    again = queue.get(job.id)
+    assert again.finished and again.attempts == 1, again
+    assert done.state == again.state
+
+
+def test_a_job_canceled_while_its_worker_was_dead_ends_canceled_and_does_not_run_again(
+        queue, start_worker):
+    first = start_worker(threads=1)
+    job = queue.start("sleepy_retry", args=[60])
+    running(queue, job.id)
+    first.kill_group()
+    asked = queue.cancel(job.id)
+    assert (asked.state, asked.cancel_requested) == ("running", True)
+    start_worker(1, wait=False)
+    done = finished(queue, job.id, timeout=HEARTBEAT_TIMEOUT + 10)
+    assert (done.state, done.attempts) == ("canceled", 1), done
+
+
+def test_ctrl_c_in_a_terminal_lets_an_isolated_job_finish_within_grace(queue, start_worker):
+    # A terminal sends SIGINT to the whole foreground process group: the worker, its forkserver
+    # and the job's child process alike. The job must not die of it; the worker's grace applies.
+    worker = start_worker(1, "--grace", "5")
+    job = queue.start("spin", args=[1.0])
+    wait_for(lambda: queue.get(job.id).progress.message == "spinning", timeout=15)
+    os.killpg(worker.pid, signal.SIGINT)
+    assert worker.wait(15) == 0
+    done = queue.get(job.id)
+    assert (done.state, done.result, done.error) == ("succeeded", "spun", None), (done, done.error)

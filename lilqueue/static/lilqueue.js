@@ -91,9 +91,12 @@ const visible = (signal) => new Promise((resolve, reject) => {
   signal?.addEventListener("abort", abort, { once: true });
 });
 
-// Exponential backoff with full jitter; the server's Retry-After wins when it gives one.
-const backoff = (failures, retryAfter) =>
-  retryAfter ? retryAfter * 1000 : Math.random() * Math.min(MAX_BACKOFF, 500 * 2 ** failures);
+// Exponential backoff with jitter (so many tabs do not retry in step); Retry-After wins when given.
+function backoff(failures, retryAfter) {
+  if (retryAfter) return retryAfter * 1000;
+  const ceiling = Math.min(MAX_BACKOFF, 1000 * 2 ** (failures - 1));
+  return ceiling / 2 + Math.random() * ceiling / 2;
+}
 
 // Errors that retrying cannot fix: the job is gone, forbidden, or the request is wrong.
 const permanent = (error) => error instanceof LilqueueError && [400, 401, 403, 404, 410].includes(error.status);
@@ -180,12 +183,13 @@ function render(container, job, state) {
   const logs = find("logs");
   if (logs) renderLogs(logs, job, state);
   show(find("result"), job.state === "succeeded" ? state.formatResult(job.result, job) : "");
-  show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : "");
+  show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : state.problem);
   const button = find("cancel");
   if (button) button.disabled = final || job.cancel_requested;
 }
 
-function fail(container, error, job) {
+function fail(container, error, job, state) {
+  state.problem = error.message;  // kept on screen across later updates
   const target = container.querySelector("[data-lilqueue-error]") || container.querySelector("[data-lilqueue-message]");
   show(target, error.message);
   emit(container, "error", { error, job });
@@ -205,13 +209,13 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
   bindings.set(container, controller);
   if (signal?.aborted) controller.abort(signal.reason);
   signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
-  const state = { logCount: 0, formatResult };
+  const state = { logCount: 0, formatResult, problem: "" };
   container.querySelector("[data-lilqueue-logs]")?.replaceChildren();
   let current = null;
   try {
     job = await job;  // a job, an id, or the promise start() returned
   } catch (error) {
-    fail(container, error, null);
+    fail(container, error, null, state);
     return null;
   }
   if (controller.signal.aborted) return null;
@@ -224,9 +228,12 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
     button.disabled = true;
     try {
       const canceled = await cancel(id, { prefix });
+      state.problem = "";
       if (!controller.signal.aborted && canceled.version > (current?.version ?? 0)) update(canceled);
     } catch (error) {
-      if (error.status !== 409) fail(container, error, current);  // 409: it finished meanwhile
+      if (error.status === 409) return;  // it finished meanwhile; the next update shows how
+      button.disabled = false;
+      fail(container, error, current, state);
     }
   }, { signal: controller.signal });
 
@@ -243,7 +250,7 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
     return finished;
   } catch (error) {
     if (controller.signal.aborted) return null;
-    fail(container, error, current);
+    fail(container, error, current, state);
     return null;
   } finally {
     controller.abort();  // removes the Cancel listener

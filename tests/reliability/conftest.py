@@ -46,3 +46,22 @@ def pytest_terminal_summary(terminalreporter):
         with open(path, "a") as out:
             for entry in FIGURES:
                 out.write(json.dumps(entry) + "\n")
+
+
+@pytest.fixture
+def start_server(db_path, tmp_path):
+    """Start ``python -m lilqueue serve tests.tasks:queue`` on the test's database."""
+    from tests import tasks
+    from tests.reliability.support import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(log_level: str = "info") -> ServerProcess:
+        tasks.build(db_path)
+        server = ServerProcess(db_path, tmp_path / f"server-{len(started)}.log", log_level)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

@@ -68,3 +68,66 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(interval)
+
+
+class ServerProcess:
+    """``python -m lilqueue serve tests.tasks:queue --port 0`` in its own process group."""
+
+    def __init__(self, db_path: str, log_path, log_level: str = "info") -> None:
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        env = dict(os.environ, LILQUEUE_TEST_DB=db_path, PYTHONUNBUFFERED="1")
+        command = [sys.executable, "-m", "lilqueue", "--log-level", log_level, "serve", "tests.tasks:queue",
+                   "--port", "0"]
+        self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], env=env,
+                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        found = wait_until(self._address, timeout=20, interval=0.02, what="server listening")
+        self.base, self.prefix = found
+
+    def _address(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output()}")
+        for line in self.output().splitlines():
+            if "serving http://" in line:
+                url = line.split("serving ", 1)[1].split()[0].rstrip("/")
+                scheme, _, rest = url.partition("://")
+                host, _, path = rest.partition("/")
+                return f"{scheme}://{host}", "/" + path
+        return None
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        import signal
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                pass
+        self.kill()
+        self._log.close()
+
+
+def messages_by_job(db_path: str) -> collections.Counter:
+    """How many Huey messages (queued or scheduled) each job id has."""
+    import pickle
+
+    found: collections.Counter = collections.Counter()
+    for table in ("task", "schedule"):
+        for (data,) in rows(db_path, f"select data from {table}"):
+            found[pickle.loads(data).id] += 1  # Huey's default serializer: a pickled Message
+    return found

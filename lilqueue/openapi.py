@@ -1,0 +1,132 @@
+"""``GET {prefix}/openapi.json``: an OpenAPI 3.1 description of the middleware's endpoints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .states import STATES
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+JOB = {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
+ID = {"name": "id", "in": "path", "required": True,
+      "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+NULLABLE_STRING = {"type": ["string", "null"]}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    text = {400: "Bad request", 403: "Forbidden (cross-site, or refused by the authorize hook)",
+            404: "No such job (or not yours)", 405: "Method not allowed", 409: "Conflict",
+            413: "Body too large", 415: "Not JSON", 422: "Arguments do not fit the task",
+            429: "Too many waiting requests (see Retry-After)", 503: "Database unavailable"}
+    return {str(s): {"description": text[s], "content": PROBLEM} for s in statuses}
+
+
+def _job_answer(status: int, description: str) -> dict[str, Any]:
+    return {str(status): {"description": description, "content": JOB}}
+
+
+def document(server: str, queue: Queue) -> dict[str, Any]:
+    """The description, with ``server`` (the prefix as mounted) as the base URL."""
+    poll = [ID,
+            {"name": "since", "in": "query", "required": False, "description":
+             "answer as soon as the job's version is greater than this",
+             "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
+            {"name": "wait", "in": "query", "required": False, "description":
+             "seconds to wait for a change (capped, about 25 s)",
+             "schema": {"type": "number", "minimum": 0, "maximum": 10**9 - 1}}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "lilqueue jobs", "version": "1",
+                 "description": "Start, watch and cancel background jobs. See docs/http.md."},
+        "servers": [{"url": server or "/"}],
+        "paths": {
+            "/": {"post": {
+                "summary": "Start a job", "operationId": "startJob",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/StartRequest"}}}},
+                "responses": {**_job_answer(202, "Started (or the unfinished job holding the key)"),
+                              **_problems(400, 403, 404, 409, 413, 415, 422, 503)}}},
+            "/{id}": {"get": {
+                "summary": "Read a job; with since and wait, long-poll for its next change",
+                "operationId": "getJob", "parameters": poll,
+                "responses": {**_job_answer(200, "The job"), **_problems(400, 404, 429, 503)}}},
+            "/{id}/cancel": {"post": {
+                "summary": "Cancel a job", "operationId": "cancelJob", "parameters": [ID],
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"type": "object"}}}},
+                "responses": {**_job_answer(202, "Canceled, or asked to stop"),
+                              **_problems(400, 403, 404, 409, 413, 415, 503)}}},
+            "/{id}/events": {"get": {
+                "summary": "Server-sent events: one event per job change, id = version",
+                "operationId": "jobEvents", "parameters": [ID, *poll[1:2],
+                                                           {"name": "Last-Event-ID", "in": "header",
+                                                            "required": False, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "An event stream",
+                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                              "204": {"description": "The job is finished and the client has seen it"},
+                              **_problems(400, 404, 429, 503)}}},
+            "/{id}/status": {"get": {
+                "summary": "The job as an HTML page that refreshes itself", "operationId": "jobStatusPage",
+                "parameters": [ID],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
+                              **_problems(404, 503)}}},
+            "/tasks": {"get": {
+                "summary": "Tasks that may be started, with their parameters", "operationId": "listTasks",
+                "responses": {"200": {"description": "The tasks", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["tasks"],
+                               "properties": {"tasks": {"type": "array", "items": {"type": "object"}}}}}}},
+                    **_problems(503)}}},
+            "/health": {"get": {
+                "summary": "200 when a worker's heartbeat is fresh, else 503", "operationId": "health",
+                "responses": {"200": {"description": "A worker is alive", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Health"}}}}, **_problems(503)}}},
+            "/openapi.json": {"get": {
+                "summary": "This document", "operationId": "openapi",
+                "responses": {"200": {"description": "OpenAPI", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": _schemas(sorted(queue.tasks))},
+    }
+
+
+def _schemas(task_names: list[str]) -> dict[str, Any]:
+    return {
+        "StartRequest": {
+            "type": "object", "required": ["task"], "additionalProperties": False,
+            "properties": {"task": {"type": "string", "enum": task_names} if task_names else {"type": "string"},
+                           "args": {"type": "array"}, "kwargs": {"type": "object"},
+                           "key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}}},
+        "Job": {
+            "type": "object",
+            "required": ["id", "url", "task", "state", "version", "progress", "logs", "result", "error",
+                         "attempts", "cancel_requested", "created_at", "started_at", "finished_at"],
+            "properties": {
+                "id": {"type": "string"}, "url": {"type": "string"}, "task": {"type": "string"},
+                "state": {"type": "string", "enum": list(STATES)}, "version": {"type": "integer"},
+                "progress": {"type": "object", "properties": {
+                    "current": NULLABLE_NUMBER, "total": NULLABLE_NUMBER, "percent": NULLABLE_NUMBER,
+                    "message": NULLABLE_STRING}},
+                "logs": {"type": "array", "items": {"type": "object", "properties": {
+                    "ts": {"type": "string", "format": "date-time"}, "level": {"type": "string"},
+                    "message": {"type": "string"}}}},
+                "logs_dropped": {"type": "integer"},
+                "result": {},
+                "error": {"type": ["object", "null"], "properties": {
+                    "type": {"type": "string"}, "message": {"type": "string"}}},
+                "attempts": {"type": "integer"}, "key": NULLABLE_STRING,
+                "cancel_requested": {"type": "boolean"},
+                "created_at": TIME, "started_at": TIME, "finished_at": TIME}},
+        "Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                           "status": {"type": "integer"}, "detail": {"type": "string"}}},
+        "Health": {
+            "type": "object", "required": ["status", "queued", "running"],
+            "properties": {"status": {"type": "string"}, "queued": {"type": "integer"},
+                           "running": {"type": "integer"}, "heartbeat_age": NULLABLE_NUMBER}},
+    }

@@ -1,0 +1,92 @@
+"""Real HTTP for tests: run a WSGI app on lilqueue's threaded server on 127.0.0.1 and talk to it
+with http.client.
+
+    with running(queue.middleware()) as base:      # base = "http://127.0.0.1:PORT"
+        status, headers, body = request(base, "GET", "/jobs/tasks")
+
+``serve_middleware`` is a pytest fixture factory for the same thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from lilqueue.server import make_server
+
+
+@contextlib.contextmanager
+def running(app: Callable) -> Iterator[str]:
+    """Serve ``app`` on a free port in a background thread; yields the base URL."""
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        close = getattr(app, "close", None)
+        if close is not None:
+            close()
+
+
+@pytest.fixture
+def serve_middleware(queue):
+    """``base = serve_middleware(**options)``: the test's queue middleware on a real server;
+    ``serve_middleware.middlewares`` lists the middleware objects (for their ``watcher``)."""
+    stack = contextlib.ExitStack()
+
+    def start(app: Any = None, **options: Any) -> str:
+        middleware = queue.middleware(app, **options)
+        start.middlewares.append(middleware)
+        return stack.enter_context(running(middleware))
+
+    start.middlewares = []
+    with stack:
+        yield start
+
+
+class Response:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def request(base: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+            timeout: float = 30.0) -> Response:
+    """One HTTP request; a dict/list ``body`` is sent as JSON, bytes/str as they are."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        answer = conn.getresponse()
+        return Response(answer.status, answer.headers, answer.read())
+    finally:
+        conn.close()
+
+
+def post_json(base: str, path: str, body: Any = None, **headers: str) -> Response:
+    """A same-origin JSON POST, as the JS client sends it."""
+    return request(base, "POST", path, {} if body is None else body, headers)
