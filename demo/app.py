@@ -94,6 +94,7 @@ PAGE = """<!doctype html>
   .job { border: 1px solid #ddd; border-radius: .5rem; padding: .8rem 1rem; margin: 1rem 0; }
   .job header { display: flex; gap: .6rem; align-items: baseline; }
   .job header button { margin-left: auto; }
+  .job header a { font-size: .8rem; color: #666; }
   .job progress { width: 85%; height: 1.1rem; vertical-align: middle; }
   [data-lilqueue-state] { font-size: .8rem; padding: 0 .5rem; border-radius: 1rem; background: #eee; }
   [data-state=succeeded] [data-lilqueue-state] { background: #cfc; }
@@ -119,6 +120,7 @@ PAGE = """<!doctype html>
   <article class="job">
     <header>
       <strong data-title></strong> <span data-lilqueue-state>starting</span>
+      <a data-status-page hidden>plain page</a>
       <button data-lilqueue-cancel>Cancel</button>
     </header>
     <progress data-lilqueue-progress max="100"></progress> <span data-lilqueue-percent></span>
@@ -159,9 +161,10 @@ PAGE = """<!doctype html>
   document.querySelector("#sync").onclick = () =>
     run("Sync inventory", "sync_inventory", { delay: Number(delay) });
 
-  // lilqueue:update, lilqueue:done and lilqueue:error bubble up from each card.
-  document.addEventListener("lilqueue:done", (event) => {
-    document.title = `${event.detail.job.task} ${event.detail.job.state} · lilqueue demo`;
+  // lilqueue:update, lilqueue:done and lilqueue:error bubble up from each card. Here: link each job
+  // to its status page, which works without JavaScript.
+  document.addEventListener("lilqueue:update", ({ target, detail: { job } }) => {
+    Object.assign(target.querySelector("[data-status-page]"), { href: `/jobs/${job.id}/status`, hidden: false });
   });
 </script>
 """

@@ -15,6 +15,7 @@ queue = lilqueue.Queue(os.environ.get("DEMO_DB", "demo.db"))
 
 @queue.task()
 def word_count(text: str) -> int:
+    """Count the words in a text."""
     return len(text.split())
 
 

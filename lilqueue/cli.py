@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--prefix", default="/jobs", help="URL prefix of the endpoints (default /jobs)")
+    serve.add_argument("--max-waiters", type=int, default=1000,
+                       help="long-polls and event streams waiting at once; past it 429 (default 1000)")
     bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey) side by side")
     bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
     return parser
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NO_QUEUE
     try:
         if options.command == "serve":
-            return serve(queue, options.host, options.port, options.prefix)
+            return serve(queue, options.host, options.port, options.prefix, options.max_waiters)
         queue.worker(threads=options.threads, grace=options.grace).run()
     except ConfigurationError as exc:
         print(f"lilqueue: {exc}", file=sys.stderr)
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-def serve(queue: Queue, host: str, port: int, prefix: str) -> int:
+def serve(queue: Queue, host: str, port: int, prefix: str, max_waiters: int) -> int:
     """``python -m lilqueue serve``: the queue's middleware alone on a threaded server."""
     from . import server
 
@@ -111,5 +113,5 @@ def serve(queue: Queue, host: str, port: int, prefix: str) -> int:
         print(f"lilqueue: serving http://{host}:{listening.server_port}{prefix.rstrip('/')}/"
               " (Ctrl-C to stop)", flush=True)
 
-    server.serve(queue.middleware(prefix=prefix), host, port, ready=ready)
+    server.serve(queue.middleware(prefix=prefix, max_waiters=max_waiters), host, port, ready=ready)
     return EXIT_OK

@@ -173,12 +173,14 @@ class Queue:
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
                  key: str | None, owner: str | None, now: float) -> NewJob:
         registered = self.lookup(task)
-        if isinstance(args, (str, bytes, dict)):
+        if isinstance(args, (str, bytes, dict)) or not isinstance(args, Iterable):
             raise InvalidArguments(registered.name, "args must be a list of positional arguments")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise InvalidArguments(registered.name, "kwargs must be a dict")
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
             raise InvalidArguments(registered.name, "key must be a string of 1 to 200 characters")
+        if key is not None and not _is_text(key):
+            raise InvalidArguments(registered.name, "key must be valid Unicode text (no lone surrogates)")
         args = list(args)
         kwargs = dict(kwargs or {})
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
@@ -207,3 +209,12 @@ def _positive(name: str, value: Any, allow_zero: bool = False) -> None:
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
     if not ok or value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"{name} must be a number > 0, not {value!r}")
+
+
+def _is_text(value: str) -> bool:
+    """False for a str SQLite cannot store (a lone surrogate, e.g. from JSON's "\\ud800")."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

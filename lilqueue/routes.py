@@ -11,12 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 import bottle
 
@@ -25,19 +23,15 @@ from .errors import JobNotFound
 from .job import Job
 from .longpoll import WaitersFull
 from .problems import PROBLEM_TYPE, Problem, bad_request, forbidden, job_not_found, not_found, problem_for
+from .webinput import JSON_TYPE, SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
 
 if TYPE_CHECKING:
     from .web import Middleware
 
 logger = logging.getLogger("lilqueue.web")
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
-SINCE_PATTERN = re.compile(r"\d{1,18}")
-WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
-START_FIELDS = frozenset({"task", "args", "kwargs", "key"})
 STATIC = {"lilqueue.js": "text/javascript; charset=utf-8"}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-JSON_TYPE = "application/json"
 
 
 class _App(bottle.Bottle):
@@ -79,9 +73,9 @@ class Routes:
 
     def start(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        self._same_origin(environ)
-        body = self._read_json(environ)
-        task, args, kwargs, key = _start_fields(body)
+        check_same_origin(environ, self.mw.cors_origins)
+        body = read_json(environ, self.mw.max_body)
+        task, args, kwargs, key = start_fields(body)
         registered = self.queue.lookup(task)
         if not self._allowed(environ, "start", registered.name):
             raise forbidden("You may not start this task.")
@@ -94,12 +88,13 @@ class Routes:
 
     def get(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        _check_id(job_id)
-        since, wait = _poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
+        check_id(job_id)
+        since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
         job = self._viewable(environ, job_id)
         if wait and since is None:
             since = job.version
         if wait and since is not None and job.version <= since and not job.finished:
+            self._release_connection()
             try:
                 job = self.mw.watcher.wait(job, since, wait) or job
             except WaitersFull:
@@ -110,9 +105,9 @@ class Routes:
 
     def cancel(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        _check_id(job_id)
-        self._same_origin(environ)
-        body = self._read_json(environ, empty_ok=True)
+        check_id(job_id)
+        check_same_origin(environ, self.mw.cors_origins)
+        body = read_json(environ, self.mw.max_body, empty_ok=True)
         if body is not None and not isinstance(body, dict):
             raise bad_request("The body must be empty or a JSON object.")
         job = self._viewable(environ, job_id, action="cancel")
@@ -121,8 +116,8 @@ class Routes:
 
     def events(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        _check_id(job_id)
-        since, _ = _poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
+        check_id(job_id)
+        since, _ = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
         last_id = environ.get("HTTP_LAST_EVENT_ID")
         if last_id is not None:
             if not SINCE_PATTERN.fullmatch(last_id.strip()):
@@ -138,7 +133,7 @@ class Routes:
 
     def status(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        _check_id(job_id)
+        check_id(job_id)
         job = self._viewable(environ, job_id)
         page = statuspage.render(job)
         return bottle.HTTPResponse(page.encode(), 200, {
@@ -201,6 +196,13 @@ class Routes:
 
         return guarded
 
+    def _release_connection(self) -> None:
+        """Close this thread's SQLite connection before a long wait: an idle connection per
+        waiting request would cost memory (its page cache) for nothing."""
+        database = self.queue.database
+        if not database.is_closed() and not database.in_transaction():
+            database.close()
+
     def _viewable(self, environ: dict, job_id: str, action: str = "view") -> Job:
         try:
             job = self.queue.get(job_id)
@@ -212,48 +214,6 @@ class Routes:
 
     def _allowed(self, environ: dict, action: str, target: str | Job) -> bool:
         return self.mw.authorize is None or bool(self.mw.authorize(environ, action, target))
-
-    def _same_origin(self, environ: dict) -> None:
-        """Refuse cross-site browser requests (the check Go 1.25's CrossOriginProtection does)."""
-        origin = environ.get("HTTP_ORIGIN")
-        if origin is not None and origin.rstrip("/") in self.mw.cors_origins:
-            return
-        site = environ.get("HTTP_SEC_FETCH_SITE")
-        if site is not None:
-            if site in ("same-origin", "none"):
-                return
-            raise forbidden("Cross-site requests may not start or cancel jobs.")
-        if origin is None:
-            return  # not a browser (curl, a server): nothing to protect
-        try:
-            origin_host = urlsplit(origin).netloc.lower()
-        except ValueError:
-            origin_host = ""
-        if not origin_host or origin_host != environ.get("HTTP_HOST", "").lower():
-            raise forbidden("Cross-origin requests may not start or cancel jobs.")
-
-    def _read_json(self, environ: dict, empty_ok: bool = False) -> Any:
-        mime, _, params = environ.get("CONTENT_TYPE", "").partition(";")
-        charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.IGNORECASE)
-        if mime.strip().lower() != JSON_TYPE or (charset and charset.group(1).lower() not in ("utf-8", "utf8")):
-            raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                          "Send the body as Content-Type: application/json (UTF-8).")
-        length = environ.get("CONTENT_LENGTH", "").strip() or "0"
-        if not length.isdigit() or len(length) > 15:
-            raise bad_request("Content-Length is not a number.")
-        size = int(length)
-        if size > self.mw.max_body:
-            _drain(environ["wsgi.input"], size, 4 * self.mw.max_body)
-            raise Problem(413, "body-too-large", "Body too large",
-                          f"The body may be at most {self.mw.max_body} bytes.")
-        data = environ["wsgi.input"].read(size) if size else b""
-        if len(data) != size:
-            raise bad_request("The body is shorter than its Content-Length.")
-        if not data.strip():
-            if empty_ok:
-                return None
-            raise bad_request("The body must be a JSON object.")
-        return parse_json(data)
 
     def _stream(self, environ: dict, job: Job, since: int | None) -> Iterator[bytes]:
         deadline = time.monotonic() + self.mw.stream_lifetime
@@ -286,92 +246,9 @@ class Routes:
         return f"{environ.get('SCRIPT_NAME', '')}/{job_id}"
 
 
-def parse_json(data: bytes) -> Any:
-    """Decode a request body: UTF-8, strict JSON (no NaN/Infinity, bounded numbers and depth)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad_request("The body is not valid UTF-8.") from None
-    try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int)
-    except RecursionError:
-        raise bad_request("The body is nested too deeply.") from None
-    except ValueError as exc:
-        raise bad_request(f"The body is not valid JSON: {str(exc)[:200]}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number out of range: {text[:40]}")
-    return value
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > 100:
-        raise ValueError("integer too large")
-    return int(text)
-
-
-def _start_fields(body: Any) -> tuple[str, list, dict, str | None]:
-    if not isinstance(body, dict):
-        raise bad_request('The body must be a JSON object: {"task": name, "args": [...], "kwargs": {...}}.')
-    unknown = sorted(set(body) - START_FIELDS)
-    if unknown:
-        raise bad_request(f"Unknown fields: {', '.join(repr(u[:50]) for u in unknown[:10])}.")
-    task, args, kwargs, key = body.get("task"), body.get("args", []), body.get("kwargs", {}), body.get("key")
-    if not isinstance(task, str):
-        raise bad_request('"task" must be a string.')
-    if not isinstance(args, list):
-        raise bad_request('"args" must be a list.')
-    if not isinstance(kwargs, dict):
-        raise bad_request('"kwargs" must be an object.')
-    if key is not None and not isinstance(key, str):
-        raise bad_request('"key" must be a string or null.')
-    return task, args, kwargs, key
-
-
-def _poll_params(query: str, max_wait: float) -> tuple[int | None, float]:
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=50)
-    except ValueError:
-        raise bad_request("Too many query parameters.") from None
-    since = wait = None
-    for name, pattern in (("since", SINCE_PATTERN), ("wait", WAIT_PATTERN)):
-        values = params.get(name)
-        if values is None:
-            continue
-        if len(values) != 1 or not pattern.fullmatch(values[0]):
-            raise bad_request(f'"{name}" must be given once, as a number >= 0.')
-        if name == "since":
-            since = int(values[0])
-        else:
-            wait = min(float(values[0]), max_wait)
-    return since, wait or 0.0
-
-
-def _check_id(job_id: str) -> None:
-    if not ID_PATTERN.fullmatch(job_id):
-        raise job_not_found()
-
-
 def _busy() -> Problem:
     return Problem(429, "too-many-waiters", "Too many waiting requests",
                    "Too many requests are waiting for jobs right now; poll again after Retry-After seconds.")
-
-
-def _drain(stream: Any, size: int, limit: int) -> None:
-    """Read (and drop) a too-large body up to ``limit`` so the client can read our answer."""
-    left = min(size, limit)
-    while left > 0:
-        chunk = stream.read(min(left, 65536))
-        if not chunk:
-            return
-        left -= len(chunk)
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> bottle.HTTPResponse:

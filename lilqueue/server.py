@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 logger = logging.getLogger("lilqueue.web")
 
 THREAD_STACK = 1024 * 1024  # 1 MiB per connection thread instead of the usual 8 MiB
+SOCKET_TIMEOUT = 20.0
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -29,6 +30,16 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 class QuietHandler(WSGIRequestHandler):
     """Request lines go to the ``lilqueue.web`` logger at debug level, not to stderr."""
+
+    # A client silent this long while sending its request (or not reading a stream) loses the
+    # connection: a slow-loris client cannot hold a thread forever. Waits do not touch the socket.
+    timeout = SOCKET_TIMEOUT
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except TimeoutError:
+            logger.debug("%s timed out after %g s of silence", self.address_string(), self.timeout)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s %s", self.address_string(), format % args)

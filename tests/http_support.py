@@ -4,7 +4,7 @@ with http.client.
     with running(queue.middleware()) as base:      # base = "http://127.0.0.1:PORT"
         status, headers, body = request(base, "GET", "/jobs/tasks")
 
-``serve_middleware`` is a pytest fixture factory for the same thing.
+``serving(queue)`` makes a fixture of it (see its docstring).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
-
-import pytest
 
 from lilqueue.server import make_server
 
@@ -39,10 +37,17 @@ def running(app: Callable) -> Iterator[str]:
             close()
 
 
-@pytest.fixture
-def serve_middleware(queue):
-    """``base = serve_middleware(**options)``: the test's queue middleware on a real server;
-    ``serve_middleware.middlewares`` lists the middleware objects (for their ``watcher``)."""
+@contextlib.contextmanager
+def serving(queue: Any) -> Iterator[Callable[..., str]]:
+    """For a fixture: yields ``start(app=None, **options) -> base URL`` that serves
+    ``queue.middleware(app, **options)`` until the block ends; ``start.middlewares`` lists
+    the middleware objects (for their ``watcher``).
+
+        @pytest.fixture
+        def serve_middleware(queue):
+            with serving(queue) as start:
+                yield start
+    """
     stack = contextlib.ExitStack()
 
     def start(app: Any = None, **options: Any) -> str:

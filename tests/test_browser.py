@@ -139,6 +139,8 @@ def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_re
     assert page.is_disabled(".job [data-lilqueue-cancel]")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "demo-import.png"), full_page=True)
+    page.click(".job [data-status-page]")  # the same job on the page that needs no JavaScript
+    page.wait_for_function("document.querySelector('#state')?.textContent === 'succeeded'")
 
 
 def test_cancel_on_a_running_import_shows_canceled(page):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -93,7 +94,7 @@ def test_a_module_with_a_single_queue_may_be_named_alone(tmp_path):
 def _count(db: str) -> int:
     try:
         return worker_count(db)
-    except Exception:  # the tables do not exist yet
+    except sqlite3.Error:  # the tables do not exist yet
         return 0
 
 
@@ -133,3 +134,9 @@ def test_the_worker_logs_one_line_when_a_job_starts_and_one_when_it_finishes(que
     assert len(ok_lines) == 2 and "started" in ok_lines[0] and "succeeded" in ok_lines[1], output
     assert len(bad_lines) == 2 and "failed" in bad_lines[1] and "ValueError: broken" in bad_lines[1], output
     assert "Traceback" not in output
+
+
+def test_workers_is_another_name_for_threads(queue, start_worker, db_path):
+    start_worker(2, "--workers", "3")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("select threads from lilqueue_worker").fetchall() == [(3,)]

@@ -7,8 +7,16 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from tests.conftest import wait_for
-from tests.http_support import post_json, request, serve_middleware  # noqa: F401
+from tests.http_support import post_json, request, serving
+
+
+@pytest.fixture
+def serve_middleware(queue):
+    with serving(queue) as start:
+        yield start
 
 
 def poll_all(base: str, job_id: str, since: int, count: int, wait: float = 20.0) -> tuple[list, list]:

@@ -124,6 +124,8 @@ def test_a_task_of_another_queue_is_unknown_here(queue, db_path, tmp_path):
     ("12", None),                     # a string is not a list of arguments
     ({"a": 1, "b": 2}, None),         # nor is a dict
     ([1, 2], [("a", 1)]),             # kwargs must be a dict
+    (None, None),                     # args must be a list
+    (12, None),
 ])
 def test_arguments_that_do_not_bind_raise_invalid_arguments_before_anything_is_written(
         queue, db_path, args, kwargs):
@@ -380,3 +382,27 @@ def test_a_job_canceled_while_it_waits_for_a_retry_ends_canceled_when_it_comes_u
     done = queue.get(job.id)
     assert (done.state, done.attempts, done.started_at) == ("canceled", 1, None)
     assert done.finished_at is not None
+
+
+def test_the_same_key_from_16_threads_at_once_starts_one_job(queue, db_path):
+    import threading
+    ids: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(16)
+
+    def starter() -> None:
+        barrier.wait()
+        for _ in range(10):
+            try:
+                ids.append(queue.start("add", args=[1, 2], key="once").id)
+            except BaseException as exc:  # every failure is a finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=starter) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(ids) == 160 and len(set(ids)) == 1
+    assert counts(db_path) == (1, 1)

@@ -11,7 +11,13 @@ import time
 
 import pytest
 
-from tests.http_support import post_json, request, running, serve_middleware  # noqa: F401
+from tests.http_support import post_json, request, running, serving
+
+
+@pytest.fixture
+def serve_middleware(queue):
+    with serving(queue) as start:
+        yield start
 
 PROBLEM = "application/problem+json"
 
