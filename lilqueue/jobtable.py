@@ -310,15 +310,20 @@ class JobTable:
 
     def reap(self, stale_before: float, now: float) -> list[tuple[str, str]]:
         """Take back the running jobs of workers whose heartbeat is older than ``stale_before``:
-        run them again when their task has retries left, otherwise fail them as lost."""
+        a job whose cancel was requested ends canceled; one whose task has retries left runs
+        again; any other fails as lost."""
         with self.database.atomic():
             self._execute(f"delete from {WORKER} where heartbeat_at < ?", (stale_before,))
             rows = self._execute(
-                f"select id, task, args, kwargs, attempts, worker from {JOB} where state = ?"
+                f"select id, task, args, kwargs, attempts, worker, cancel_requested from {JOB} where state = ?"
                 f" and (worker is null or worker not in (select id from {WORKER}))", (RUNNING,)).fetchall()
             reaped = []
-            for job_id, task, args, kwargs, attempts, worker in rows:
-                if attempts <= self._retries_of(task):
+            for job_id, task, args, kwargs, attempts, worker, cancel_requested in rows:
+                if cancel_requested:
+                    self._execute(f"update {JOB} set state = ?, finished_at = ?, version = version + 1"
+                                  " where id = ?", (CANCELED, now, job_id))
+                    reaped.append((job_id, CANCELED))
+                elif attempts <= self._retries_of(task):
                     self._execute(f"update {JOB} set state = ?, worker = null, started_at = null,"
                                   " version = version + 1 where id = ?", (QUEUED, job_id))
                     self._insert_line(job_id, now, "warning",

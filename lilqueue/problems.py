@@ -24,8 +24,8 @@ ERROR_STATUS: dict[type[BaseException], tuple[int, str, str]] = {
     JobNotFound: (404, "job-not-found", "Job not found"),
     JobFinished: (409, "job-finished", "Job already finished"),
     StorageError: (503, "storage-unavailable", "Job database unavailable"),
-    sqlite3.OperationalError: (503, "storage-unavailable", "Job database unavailable"),
-    pw.OperationalError: (503, "storage-unavailable", "Job database unavailable"),
+    sqlite3.DatabaseError: (503, "storage-unavailable", "Job database unavailable"),
+    pw.DatabaseError: (503, "storage-unavailable", "Job database unavailable"),
 }
 RETRY_AFTER = {503: "2", 429: "1"}
 

@@ -140,6 +140,9 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
         raise ConfigurationError(f"timeout must be seconds > 0 or None, not {timeout!r}")
     if not isinstance(isolate, bool):
         raise ConfigurationError(f"isolate must be True or False, not {isolate!r}")
+    if (isolate or timeout is not None) and "<locals>" in getattr(func, "__qualname__", "<locals>"):
+        raise ConfigurationError(f"task {name!r} runs in a child process (isolate or timeout), which imports"
+                                 " it by name: define it at module level")
     return name
 
 

@@ -59,6 +59,8 @@ class Middleware:
         prefix = prefix.rstrip("/")
         if not PREFIX_PATTERN.fullmatch(prefix):
             raise ConfigurationError(f"prefix must look like '/jobs' (or ''), not {prefix!r}")
+        if not prefix and app is not None:
+            raise ConfigurationError("a middleware in front of an app needs a prefix such as '/jobs'")
         for name, value in (("max_wait", max_wait), ("stream_lifetime", stream_lifetime),
                             ("heartbeat", heartbeat)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 86400:

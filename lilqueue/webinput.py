@@ -15,6 +15,7 @@ SINCE_PATTERN = re.compile(r"\d{1,18}")
 WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
 START_FIELDS = frozenset({"task", "args", "kwargs", "key"})
 JSON_TYPE = "application/json"
+MAX_DEPTH = 100  # lists and objects inside each other
 
 
 def check_same_origin(environ: dict, trusted: frozenset[str]) -> None:
@@ -72,11 +73,27 @@ def parse_json(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise bad_request("The body is not valid UTF-8.") from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int)
     except RecursionError:
-        raise bad_request("The body is nested too deeply.") from None
+        value = None
     except ValueError as exc:
         raise bad_request(f"The body is not valid JSON: {str(exc)[:200]}") from None
+    if value is None or _depth(value) > MAX_DEPTH:
+        # Deeper values would hit the recursion limit later, when they are stored or served.
+        raise bad_request(f"The body is nested deeper than {MAX_DEPTH} levels.")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _no_constant(name: str) -> Any:

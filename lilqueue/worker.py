@@ -38,6 +38,9 @@ log = logging.getLogger("lilqueue.worker")
 POLL_INTERVAL = 0.004      # how often an idle worker looks for commits (~0.6 % of a core)
 TRAILING_FLUSH = 0.05      # how often pending progress of quiet tasks is checked
 PRUNE_EVERY = 600.0
+# A heartbeat every timeout/5; silent for 3/4 of the timeout means dead. Reaping runs every
+# timeout/5 too, so a dead worker's jobs are taken back within the timeout.
+STALE_AFTER = 0.75
 RETRY_STORAGE = 1.0        # pause after a failed write (disk full, read-only), then retry
 DB_ERRORS = (sqlite3.Error, pw.DatabaseError, LilqueueError)
 
@@ -76,13 +79,12 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
         self._reap()
-        monitor = threading.Thread(target=self._monitor, name="lilqueue-monitor", daemon=True)
+        self._helpers = [threading.Thread(target=self._monitor, name="lilqueue-monitor", daemon=True),
+                         threading.Thread(target=self._keep_alive, name="lilqueue-heartbeat", daemon=True)]
         self._threads = [threading.Thread(target=self._execute_loop, name=f"lilqueue-worker-{i}",
                                           daemon=True) for i in range(self.threads)]
-        monitor.start()
-        for thread in self._threads:
+        for thread in self._helpers + self._threads:
             thread.start()
-        self._monitor_thread = monitor
         log.info("worker %s started: %d threads on %s, tasks: %s", self.id, self.threads,
                  self.queue.path, ", ".join(sorted(self.queue.tasks)) or "(none)")
         return self
@@ -122,7 +124,8 @@ class Worker:
         for running in list(self._running.values()):
             self._hand_back(running)
         self._done.set()
-        self._monitor_thread.join(5)
+        for thread in self._helpers:
+            thread.join(5)
         self._table.unregister(self.id)
         log.info("worker %s stopped", self.id)
 
@@ -232,11 +235,21 @@ class Worker:
 
     # -- monitoring -----------------------------------------------------------------------
 
+    def _keep_alive(self) -> None:
+        """Heartbeat and reaping, on a thread of their own: no other write of this worker's can
+        delay its heartbeat past the point where other workers take it for dead."""
+        try:
+            while not self._done.wait(self.queue.heartbeat_timeout / 5):
+                try:
+                    self._heartbeat()
+                    self._reap()
+                except DB_ERRORS as exc:
+                    log.warning("worker %s heartbeat: %s", self.id, exc)
+        finally:
+            self.queue.database.close()
+
     def _monitor(self) -> None:
         watcher = DataVersion(self.queue.path)
-        timeout = self.queue.heartbeat_timeout
-        beat_every = timeout / 5
-        next_beat = next_reap = time.monotonic() + beat_every
         next_flush = next_release = 0.0
         next_prune = time.monotonic() + 10.0
         try:
@@ -250,12 +263,6 @@ class Worker:
                     if now >= next_flush and self._running:
                         self._flush_quiet()
                         next_flush = now + TRAILING_FLUSH
-                    if now >= next_beat:
-                        self._heartbeat()
-                        next_beat = now + beat_every
-                    if now >= next_reap:
-                        self._reap()
-                        next_reap = now + beat_every
                     if now >= next_release:
                         if self.queue.huey.storage.has_due():
                             self._table.release_due()
@@ -289,12 +296,12 @@ class Worker:
     def _heartbeat(self) -> None:
         if not self._table.heartbeat(self.id, time.time()):
             log.error("worker %s was taken for dead (no heartbeat for %g s); its jobs were taken back",
-                      self.id, self.queue.heartbeat_timeout / 2)
+                      self.id, self.queue.heartbeat_timeout * STALE_AFTER)
             self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
 
     def _reap(self) -> None:
         now = time.time()
-        for job_id, state in self._table.reap(now - self.queue.heartbeat_timeout / 2, now):
+        for job_id, state in self._table.reap(now - self.queue.heartbeat_timeout * STALE_AFTER, now):
             log.warning("job %s: its worker was lost; the job is now %s", job_id, state)
 
     def __repr__(self) -> str:

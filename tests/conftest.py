@@ -48,13 +48,16 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_ready(self, count: int, timeout: float = 15.0) -> None:
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """Wait until this worker has registered (its row carries its pid)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.output()}")
             try:
-                if worker_count(self.db_path) >= count:
+                with sqlite3.connect(self.db_path) as conn:
+                    registered = conn.execute("select 1 from lilqueue_worker where pid = ?", (self.pid,)).fetchone()
+                if registered:
                     return
             except sqlite3.OperationalError:
                 pass
@@ -101,7 +104,7 @@ def start_worker(db_path: str, tmp_path: Path):
                                ["--threads", str(threads), *args], env)
         started.append(worker)
         if wait:
-            worker.wait_ready(worker_count(db_path) + 1)
+            worker.wait_ready()
         return worker
 
     yield start

@@ -8,6 +8,7 @@ import math
 import pytest
 
 import lilqueue
+from tests import tasks
 
 
 @pytest.fixture
@@ -50,20 +51,26 @@ def test_a_task_may_be_registered_under_another_name(queue):
 
 
 def test_options_are_kept_on_the_task(queue):
-    @queue.task(retries=2, retry_delay=0.5, timeout=30, isolate=True)
-    def heavy():
-        pass
+    heavy = queue.task(name="heavy", retries=2, retry_delay=0.5, timeout=30, isolate=True)(tasks.noop)
 
     assert (heavy.retries, heavy.retry_delay, heavy.timeout, heavy.isolate) == (2, 0.5, 30, True)
     assert heavy.runs_in_child
 
 
 def test_a_timeout_alone_runs_the_task_in_a_child(queue):
-    @queue.task(timeout=1)
-    def timed():
-        pass
+    timed = queue.task(name="timed_noop", timeout=1)(tasks.noop)
 
     assert timed.runs_in_child and not timed.isolate
+
+
+@pytest.mark.parametrize("options", [{"isolate": True}, {"timeout": 5}])
+def test_a_nested_function_cannot_run_in_a_child_process(queue, options):
+    with pytest.raises(lilqueue.ConfigurationError, match="module level"):
+        @queue.task(**options)
+        def inner():
+            pass
+
+    assert "inner" not in queue.tasks
 
 
 def test_a_duplicate_name_fails_at_decoration_and_keeps_the_first(queue):
@@ -194,7 +201,7 @@ def test_encode_arguments_binds_and_serializes_or_raises(queue):
 def test_describe_lists_parameters_with_their_kinds_defaults_and_options(queue):
     sentinel = object()
 
-    @queue.task(retries=1, timeout=5)
+    @queue.task(retries=1)
     def import_csv(path, *rest, delimiter=",", strict: bool = True, hook=sentinel, **extra):
         """Import a CSV file.
 
@@ -203,7 +210,7 @@ def test_describe_lists_parameters_with_their_kinds_defaults_and_options(queue):
     described = import_csv.describe()
     assert described["name"] == "import_csv"
     assert described["doc"].startswith("Import a CSV file.")
-    assert (described["retries"], described["timeout"], described["isolate"]) == (1, 5, False)
+    assert (described["retries"], described["timeout"], described["isolate"]) == (1, None, False)
     assert described["parameters"] == [
         {"name": "path", "kind": "positional_or_keyword", "required": True},
         {"name": "rest", "kind": "var_positional", "required": False},

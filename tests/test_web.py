@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.http_support import post_json, request, running, serving
 
 
@@ -133,6 +137,7 @@ BAD_STARTS = [
     (b'{"task": "add", "args": [1' + b"0" * 5000 + b', 1]}', "application/json", 400),
     (b'{"task": "add\xff", "args": [1, 2]}', "application/json", 400),
     (b"[" * 30000 + b"]" * 30000, "application/json", 400),
+    (b'{"task": "add", "args": [' + b'{"a": ' * 900 + b"1" + b"}" * 900 + b", 1]}", "application/json", 400),
     (b'{"task": "nope"}', "application/json", 404),
     (b'{"task": "__init__"}', "application/json", 404),
     (b'{"task": "add", "args": [1]}', "application/json", 422),
@@ -258,6 +263,10 @@ def test_identify_and_authorize_keep_each_user_to_their_own_jobs(serve_middlewar
     assert_problem(post_json(base, "/jobs/", {"task": "add", "args": [1, 2]}), 403)
     names = [t["name"] for t in request(base, "GET", "/jobs/tasks", headers=bob).json()["tasks"]]
     assert "add" in names and "fail" not in names
+    keyed = post_json(base, "/jobs/", {"task": "sleepy", "args": [5], "key": "import"}, **alice)
+    assert keyed.status == 202
+    problem = assert_problem(post_json(base, "/jobs/", {"task": "sleepy", "args": [5], "key": "import"}, **bob), 409)
+    assert keyed.json()["id"] not in json.dumps(problem)
     assert post_json(base, f"/jobs/{job['id']}/cancel", **alice).status == 202
 
 
@@ -354,3 +363,34 @@ def test_a_bug_in_a_hook_is_a_500_problem_with_the_traceback_only_in_the_log(ser
     problem = assert_problem(answer, 500)
     assert "secret" not in answer.body.decode() and problem["type"].endswith("internal-error")
     assert any("secret detail" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_cors_headers_are_sent_only_to_configured_origins(serve_middleware):
+    base = serve_middleware(cors_origins=["https://app.example"])
+    allowed = post_json(base, "/jobs/", {"task": "add", "args": [1, 2]}, Origin="https://app.example")
+    assert allowed.status == 202
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Location" in allowed.headers["Access-Control-Expose-Headers"]
+    preflight = request(base, "OPTIONS", "/jobs/", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 204 and "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    other = request(base, "GET", "/jobs/tasks", headers={"Origin": "https://evil.example"})
+    assert other.status == 200 and "Access-Control-Allow-Origin" not in other.headers
+    plain = request(serve_middleware(), "GET", "/jobs/tasks", headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in plain.headers
+
+
+def test_python_m_lilqueue_serve_prints_its_url_and_serves_the_endpoints(db_path, queue):
+    env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
+    command = [sys.executable, "-m", "lilqueue", "serve", "tests.tasks:queue", "--port", "0", "--prefix", "/api/jobs"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        match = re.fullmatch(r"lilqueue: serving (http://127\.0\.0\.1:\d+)/api/jobs/ \(Ctrl-C to stop\)\n", line)
+        assert match, line + server.stderr.read()
+        started = post_json(match.group(1), "/api/jobs/", {"task": "add", "args": [1, 2]})
+        assert started.status == 202 and started.headers["Location"].startswith("/api/jobs/")
+        assert queue.get(started.json()["id"]).state == "queued"
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

@@ -106,3 +106,31 @@ def test_a_queue_on_a_read_only_mount_fails_at_setup_and_the_file_is_untouched(q
     assert integrity(db_path) == "ok"
     assert [queue.get(i).state for i in ids] == ["queued"] * 10
     figures.update(read_only_open_refused=1, stored_jobs_intact=10, integrity="ok")
+
+
+def test_the_start_endpoint_answers_503_problem_json_while_the_disk_is_full(queue, db_path, small_fs,
+                                                                            start_server, figures):
+    from tests.http_support import post_json, request
+
+    server = start_server()
+    stored = [queue.start("add", args=[i, 1]).id for i in range(20)]
+    before = rows(db_path, "select id, state, version from lilqueue_job order by id")
+    filler = fill(small_fs)
+    answers = []
+    for _ in range(100):
+        answer = post_json(server.base, server.prefix + "/", {"task": "add", "args": ["x" * 50_000, ""]})
+        answers.append(answer.status)
+        if answer.status != 202:
+            break
+    assert answer.status == 503, answer
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert answer.json()["status"] == 503 and answer.headers.get("Retry-After")
+    assert "Traceback" not in answer.body.decode()
+    assert request(server.base, "GET", f"{server.prefix}/{stored[3]}").status == 200  # reads still work
+    os.unlink(filler)
+    assert post_json(server.base, server.prefix + "/", {"task": "add", "args": [1, 2]}).status == 202
+    assert integrity(db_path) == "ok"
+    assert set(before) <= set(rows(db_path, "select id, state, version from lilqueue_job order by id"))
+    assert "Traceback" not in server.output()
+    figures.update(starts_answered_503=answers.count(503), accepted_while_filling=answers.count(202),
+                   stored_jobs_intact=len(before), integrity="ok")

@@ -34,7 +34,7 @@ def test_killing_the_worker_group_loses_no_job_and_runs_none_twice(queue, db_pat
     for _ in range(kills):
         worker = start_worker(2)
         done_before = total - unfinished(db_path)
-        wait_until(lambda: len(running_ids(db_path)) == 2 and total - unfinished(db_path) >= done_before + 8,
+        wait_until(lambda d=done_before: len(running_ids(db_path)) == 2 and total - unfinished(db_path) >= d + 8,
                    timeout=30, interval=0.01, what="two running jobs and progress")
         worker.kill_group()
         held = running_ids(db_path)
@@ -128,3 +128,18 @@ def test_sigterm_lets_running_jobs_finish_or_hands_them_back_and_a_later_worker_
     ends = {job_id: [e for e in events if e[1] == "end"] for job_id, events in runs(db_path).items()}
     assert all(len(e) == 1 for e in ends.values()) and len(ends) == 22
     figures.update(handed_back=2, finished_in_grace=1, queued_kept=20, left_running=0, ran_to_end_twice=0)
+
+
+def test_a_job_canceled_while_its_worker_dies_ends_canceled_and_is_not_run_again(queue, db_path, start_worker,
+                                                                                 figures):
+    worker = start_worker(1)
+    job = queue.start("recorded_retry", args=[30])  # has a retry left: a plain loss would run it again
+    wait_until(lambda: runs(db_path).get(job.id), timeout=15, what="the job started")
+    os.killpg(worker.pid, signal.SIGSTOP)  # frozen: it cannot see the cancel before it dies
+    queue.cancel(job.id)
+    worker.kill_group()
+    start_worker(1)
+    done = queue.wait(job.id, timeout=20)
+    assert done.state == "canceled" and done.attempts == 1, done
+    assert [e for e in runs(db_path)[job.id] if e[1] == "start"] == [(1, "start")]
+    figures.update(canceled_then_worker_killed=1, ran_again=0)
