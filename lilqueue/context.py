@@ -102,7 +102,6 @@ class CurrentJob:
                 return  # nothing written: the next progress() call may still write at once
             self._next_write = now + self._interval
             if progress is not None:
-                _check_progress(progress)
                 self._written = pending
             lines = [self._logs.popleft() for _ in range(len(self._logs))]
             dropped, self._dropped = self._dropped, 0
@@ -119,11 +118,6 @@ class CurrentJob:
             self._next_write = float("inf")  # no write after the final one
             pending = self._pending
             progress = None if pending is self._written else pending
-            if progress is not None:
-                try:
-                    _check_progress(progress)
-                except (TypeError, ValueError):
-                    progress = None
             lines = [self._logs.popleft() for _ in range(len(self._logs))]
             dropped, self._dropped = self._dropped, 0
             return progress, lines, dropped

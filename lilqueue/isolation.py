@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sqlite3
 import threading
 import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+import peewee as pw
+
 from . import outcome as outcomes
 from .context import CurrentJob, _current
-from .errors import Canceled
+from .errors import Canceled, StorageError
 from .jobtable import Claim, Outcome
 from .queue import Queue
 from .states import CANCELED, FAILED
@@ -115,10 +118,7 @@ def child_main(function: tuple[str, str], settings: dict, task: str, job_id: str
         result = Outcome(CANCELED)
     except BaseException as exc:  # the child reports every failure, SystemExit included
         result = outcomes.failed(exc)
-    try:
-        ctx.flush()
-    except (TypeError, ValueError):
-        pass  # a malformed last progress value is not worth losing the outcome for
+    ctx.flush()
     conn.send(result)
 
 
@@ -127,5 +127,5 @@ def _flush_when_quiet(ctx: CurrentJob, interval: float) -> None:
         time.sleep(max(interval, 0.05))
         try:
             ctx.flush(due_only=True)
-        except Exception:  # a bad progress value is reported to the task by its own next call
-            pass
+        except (sqlite3.Error, pw.DatabaseError, StorageError):
+            pass  # the task's own next write meets the same error and reports it

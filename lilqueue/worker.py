@@ -288,10 +288,7 @@ class Worker:
 
     def _flush_quiet(self) -> None:
         for running in list(self._running.values()):
-            try:
-                running.ctx.flush(due_only=True)
-            except (TypeError, ValueError):
-                pass  # the task's own next progress() call raises it
+            running.ctx.flush(due_only=True)
 
     def _heartbeat(self) -> None:
         if not self._table.heartbeat(self.id, time.time()):
