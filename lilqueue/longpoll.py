@@ -90,6 +90,13 @@ class Watcher:
                     del self._entries[job.id]
                     self._fresh.discard(job.id)
 
+    def latest(self, job_id: str) -> Job | None:
+        """The newest snapshot of a job that requests already wait on (at most one look old),
+        so that one more waiter on a watched job costs no database read; None otherwise."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return None if entry is None else entry.job
+
     def close(self) -> None:
         """Stop the watcher thread (it starts again on the next wait)."""
         self._stop.set()

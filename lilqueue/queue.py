@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 from huey import Huey
+from playhouse.pool import PooledSqliteDatabase
 
 from . import models
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
@@ -70,9 +71,12 @@ class Queue:
         self.progress_interval = float(progress_interval)
         self.synchronous = synchronous
         self.tasks: dict[str, Task] = {}
-        self.database = pw.SqliteDatabase(
-            self.path, timeout=busy_timeout, lock_type="IMMEDIATE", check_same_thread=False,
-            pragmas={"journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 0})
+        # Pooled: a web server that runs each request on a new thread reuses connections
+        # instead of opening one per request (which cost 40% of a long-poll server's time).
+        self.database = PooledSqliteDatabase(
+            self.path, max_connections=None, lock_type="IMMEDIATE", check_same_thread=False,
+            pragmas={"journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 0,
+                     "busy_timeout": int(busy_timeout * 1000)})
         try:
             self.models = models.bind(self.database)
             self.huey = Huey(name, results=False, utc=True, storage_class=SharedSqliteStorage,
@@ -82,6 +86,7 @@ class Queue:
         finally:
             # No connection outlives setup: a process forked later must not inherit one.
             self.database.close()
+            self.database.close_idle()
         self.table = JobTable(self.database, self.huey, max_logs, self._message, self._retries_of)
 
     def task(self, name: str | Callable | None = None, *, retries: int = 0, retry_delay: float = 0,

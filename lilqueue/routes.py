@@ -90,7 +90,7 @@ class Routes:
         environ = bottle.request.environ
         check_id(job_id)
         since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
-        job = self._viewable(environ, job_id)
+        job = self._viewable(environ, job_id, known=self.mw.watcher.latest(job_id) if wait else None)
         if wait and since is None:
             since = job.version
         if wait and since is not None and job.version <= since and not job.finished:
@@ -203,9 +203,9 @@ class Routes:
         if not database.is_closed() and not database.in_transaction():
             database.close()
 
-    def _viewable(self, environ: dict, job_id: str, action: str = "view") -> Job:
+    def _viewable(self, environ: dict, job_id: str, action: str = "view", known: Job | None = None) -> Job:
         try:
-            job = self.queue.get(job_id)
+            job = known or self.queue.get(job_id)
         except JobNotFound:
             raise job_not_found() from None
         if not self._allowed(environ, action, job):

@@ -85,7 +85,8 @@ def test_a_full_disk_refuses_starts_the_worker_retries_and_nothing_stored_is_dam
     assert all(queue.get(i).state == "succeeded" for i in finished)
     assert "database is locked" not in worker.output()
     figures.update(starts_refused_disk_full=refused, starts_accepted_while_filling=accepted,
-                   worker_storage_errors_logged=log.count("ERROR") + log.count("WARNING"),
+                   outcome_write_retries=log.count("cannot store its outcome"),
+                   monitor_errors_logged=log.count("monitor:"), claim_errors_logged=log.count("cannot take jobs"),
                    worker_crashed=False, stored_jobs_intact=len(before), integrity="ok")
 
 
