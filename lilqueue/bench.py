@@ -182,7 +182,7 @@ def measure_bulk(workdir: Path, count: int, label: str) -> float:
     return count / (time.perf_counter() - began)
 
 
-def measure_drain(kind: str, workdir: Path, count: int, threads: int, run: int) -> float:
+def measure_drain(workdir: Path, count: int, threads: int, kind: str, run: int) -> float:
     """Jobs per second between the first and the last job's start, with a warm worker."""
     contestant = Contestant(kind, workdir, f"drain{threads}-{run}")
     worker = contestant.worker(threads)
@@ -248,6 +248,12 @@ def _median(runs: int, measure: Callable[[int], float]) -> float:
     return statistics.median(measure(i) for i in range(runs))
 
 
+def _side_by_side(runs: int, measure: Callable[[str, int], float]) -> tuple[float, float]:
+    """Medians for lilqueue and Huey, measured in turns so that both meet the same machine load."""
+    pairs = [(measure("lilqueue", i), measure("huey", i)) for i in range(runs)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
 def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="lilqueue-bench-") as tmp:
@@ -255,14 +261,12 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
         out(f"lilqueue {__version__} vs huey {huey.__version__} (SqliteHuey), SQLite {sqlite3.sqlite_version},"
             f" Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
         out(f"files in {workdir} (synchronous=FULL on both); medians of {plan.repeats} run(s)")
-        lq = _median(plan.repeats, lambda i: measure_enqueue("lilqueue", workdir, plan.enqueue, f"enq{i}"))
-        hu = _median(plan.repeats, lambda i: measure_enqueue("huey", workdir, plan.enqueue, f"enq{i}"))
+        lq, hu = _side_by_side(plan.repeats, lambda kind, i: measure_enqueue(kind, workdir, plan.enqueue, f"enq{i}"))
         figures.append(Figure("enqueue, one job per start()", "jobs/s", lq, hu, ">= 1.0x"))
         bulk = _median(plan.repeats, lambda i: measure_bulk(workdir, plan.bulk, f"bulk{i}"))
         figures.append(Figure(f"bulk start_many({plan.bulk})", "jobs/s", bulk, None, ">= 50,000"))
         for threads in plan.drain_threads:
-            lq, hu = (_median(plan.repeats, partial(measure_drain, kind, workdir, plan.drain, threads))
-                      for kind in ("lilqueue", "huey"))
+            lq, hu = _side_by_side(plan.repeats, partial(measure_drain, workdir, plan.drain, threads))
             figures.append(Figure(f"drain {plan.drain} no-op jobs, {threads} thread(s)", "jobs/s", lq, hu, ">= 1.0x"))
         lq_idle = measure_idle("lilqueue", workdir, plan)
         hu_idle = measure_idle("huey", workdir, plan)

@@ -111,6 +111,16 @@ def test_a_running_job_stops_when_canceled(serve_middleware, start_worker):
     assert_problem(post_json(base, f"/jobs/{job['id']}/cancel"), 409)
 
 
+def test_a_bodyless_cancel_is_accepted_but_a_form_encoded_one_is_not(serve_middleware, queue):
+    base = serve_middleware()
+    job = queue.start("sleepy", args=[30])
+    assert_problem(request(base, "POST", f"/jobs/{job.id}/cancel", b"x=1",
+                           {"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    assert queue.get(job.id).state == "queued"
+    answer = request(base, "POST", f"/jobs/{job.id}/cancel")
+    assert answer.status == 202 and answer.json()["state"] == "canceled"
+
+
 def test_the_same_key_while_unfinished_gives_the_existing_job(serve_middleware, db_path):
     base = serve_middleware()
     first = post_json(base, "/jobs/", {"task": "add", "args": [1, 2], "key": "import-1"})
