@@ -19,8 +19,9 @@ class LilqueueError(Exception):
     """Base class of every error lilqueue raises on purpose."""
 
 
-class ConfigurationError(LilqueueError):
-    """Raised by ``Queue(...)`` and ``@queue.task(...)`` for a bad option."""
+class ConfigurationError(LilqueueError, TypeError, ValueError):
+    """Raised by ``Queue(...)`` and ``@queue.task(...)`` for an unknown option or a bad value.
+    It is also a TypeError and a ValueError, the errors Python raises for bad arguments."""
 
 
 class UnknownTask(LilqueueError, LookupError):

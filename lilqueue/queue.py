@@ -90,13 +90,16 @@ class Queue:
         self.table = JobTable(self.database, self.huey, max_logs, self._message, self._retries_of)
 
     def task(self, name: str | Callable | None = None, *, retries: int = 0, retry_delay: float = 0,
-             timeout: float | None = None, isolate: bool = False) -> Any:
+             timeout: float | None = None, isolate: bool = False, **unknown: Any) -> Any:
         """Register a function as a task; only registered tasks can be started.
 
         Use as ``@queue.task``, ``@queue.task()`` or ``@queue.task(name="import", retries=2)``.
         ``timeout`` (seconds) and ``isolate=True`` run each job in a child process that a
         cancel or the timeout can stop even if the task never checks.
         """
+        if unknown:
+            raise ConfigurationError(f"unknown task option(s): {', '.join(sorted(unknown))}"
+                                     " (options: name, retries, retry_delay, timeout, isolate)")
         if callable(name):
             return self.task()(name)
 

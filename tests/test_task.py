@@ -135,13 +135,13 @@ def test_a_bad_option_fails_at_decoration_and_registers_nothing(queue, options, 
     assert queue.tasks == {}
 
 
-def test_an_unknown_option_fails_at_decoration(queue):
-    with pytest.raises(TypeError):
+def test_an_unknown_option_fails_at_decoration_naming_the_valid_ones(queue):
+    with pytest.raises(lilqueue.ConfigurationError, match="retry.*options: name, retries"):
         @queue.task(retry=3)
         def job():
             pass
 
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError):  # a ConfigurationError is also the TypeError Python would raise
         queue.task(priority=1)
     assert queue.tasks == {}
 
