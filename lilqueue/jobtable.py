@@ -9,9 +9,10 @@ that lost it can no longer change it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -55,7 +56,7 @@ class NewJob:
     job: Job       # the snapshot ``start`` returns
     args: str      # the arguments as stored: JSON
     kwargs: str
-    message: Any   # the Huey task instance that carries the job to a worker
+    message: bytes  # the serialized Huey message that carries the job to a worker
 
 
 class JobTable:
@@ -73,33 +74,47 @@ class JobTable:
     def insert(self, new: NewJob) -> Job | None:
         """Write the row and its message in one transaction; returns the unfinished job that
         already holds ``new.key`` instead, if there is one."""
-        with self._writing():
-            with self.database.atomic():
-                if new.job.key is not None:
-                    # States as literals: only then can SQLite use the partial index on key.
-                    existing = self._execute(
-                        f"select id from {JOB} where key = ? and state in ('{QUEUED}', '{RUNNING}')",
-                        (new.job.key,)).fetchone()
-                    if existing:
-                        return self.get(existing[0])
-                self._insert_rows([new])
-                self.huey.enqueue(new.message)
+        with self._starting() as cursor:
+            if new.job.key is not None:
+                # States as literals: only then can SQLite use the partial index on key.
+                existing = cursor.execute(
+                    f"select id from {JOB} where key = ? and state in ('{QUEUED}', '{RUNNING}')",
+                    (new.job.key,)).fetchone()
+                if existing:
+                    cursor.execute("commit")
+                    return self.get(existing[0])
+            self._insert_rows(cursor, [new])
         return None
 
     def insert_many(self, new: Sequence[NewJob]) -> None:
         """Write many rows and messages in one transaction (no keys)."""
-        with self._writing():
-            with self.database.atomic():
-                self._insert_rows(new)
-                serialize = self.huey.serialize_task
-                self.huey.storage.enqueue_many((serialize(n.message), None) for n in new)
+        with self._starting() as cursor:
+            self._insert_rows(cursor, new)
 
-    def _insert_rows(self, new: Iterable[NewJob]) -> None:
-        self.database.cursor().executemany(
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[sqlite3.Cursor]:
+        """The transaction of a start, kept lean (starting is the hot path of a web app): plain
+        BEGIN IMMEDIATE and COMMIT on this thread's connection instead of peewee's ``atomic()``."""
+        with self._writing():
+            cursor = self.database.cursor()
+            cursor.execute("begin immediate")
+            try:
+                yield cursor
+                if cursor.connection.in_transaction:
+                    cursor.execute("commit")
+            except BaseException:
+                if cursor.connection.in_transaction:
+                    cursor.execute("rollback")
+                raise
+
+    def _insert_rows(self, cursor: sqlite3.Cursor, new: Sequence[NewJob]) -> None:
+        """The job rows, and their messages in Huey's table (Huey's format and serializer)."""
+        cursor.executemany(
             f"insert into {JOB} (id, task, state, args, kwargs, key, owner, version, attempts,"
             " cancel_requested, logs_dropped, created_at) values (?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0, ?)",
             [(n.job.id, n.job.task, QUEUED, n.args, n.kwargs, n.job.key, n.job.owner,
               n.job.created_at.timestamp()) for n in new])
+        self.huey.storage.enqueue_many(cursor, [n.message for n in new])
 
     # -- reading --------------------------------------------------------------------------
 
@@ -130,8 +145,8 @@ class JobTable:
 
     def counts(self) -> dict[str, int]:
         rows = self._execute(
-            f"select state, count(*) from {JOB} where state in (?, ?) group by state",
-            (QUEUED, RUNNING)).fetchall()
+            f"select state, count(*) from {JOB} where state in ('{QUEUED}', '{RUNNING}') group by state"
+        ).fetchall()
         return {QUEUED: 0, RUNNING: 0, **dict(rows)}
 
     def freshest_heartbeat(self) -> float | None:
@@ -159,8 +174,8 @@ class JobTable:
 
     def cancel_requests(self, worker: str) -> list[str]:
         return [r[0] for r in self._execute(
-            f"select id from {JOB} where worker = ? and state = ? and cancel_requested = 1",
-            (worker, RUNNING)).fetchall()]
+            f"select id from {JOB} where worker = ? and state = '{RUNNING}' and cancel_requested = 1",
+            (worker,)).fetchall()]
 
     # -- running --------------------------------------------------------------------------
 
@@ -315,8 +330,9 @@ class JobTable:
         with self.database.atomic():
             self._execute(f"delete from {WORKER} where heartbeat_at < ?", (stale_before,))
             rows = self._execute(
-                f"select id, task, args, kwargs, attempts, worker, cancel_requested from {JOB} where state = ?"
-                f" and (worker is null or worker not in (select id from {WORKER}))", (RUNNING,)).fetchall()
+                f"select id, task, args, kwargs, attempts, worker, cancel_requested from {JOB}"
+                f" where state = '{RUNNING}' and (worker is null or worker not in (select id from {WORKER}))"
+            ).fetchall()
             reaped = []
             for job_id, task, args, kwargs, attempts, worker, cancel_requested in rows:
                 if cancel_requested:
@@ -345,8 +361,7 @@ class JobTable:
         while True:
             with self.database.atomic():
                 ids = [r[0] for r in self._execute(
-                    f"select id from {JOB} where state in (?, ?, ?) and finished_at < ? limit ?",
-                    (*FINISHED, finished_before, batch))]
+                    f"select id from {JOB} where finished_at < ? limit ?", (finished_before, batch))]
                 if not ids:
                     return total
                 marks = ",".join("?" * len(ids))

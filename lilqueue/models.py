@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-from .states import UNFINISHED
+from .states import RUNNING, UNFINISHED
 
 
 class Job(pw.Model):
@@ -40,6 +40,7 @@ class Job(pw.Model):
     class Meta:
         table_name = "lilqueue_job"
         legacy_table_names = False
+        without_rowid = True  # the id is the key: one b-tree less to write on every start
 
 
 class Log(pw.Model):
@@ -75,12 +76,14 @@ def bind(database: pw.Database) -> SimpleNamespace:
     bound = {}
     for model in MODELS:
         meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name,
-                                 "legacy_table_names": False})
+                                 "legacy_table_names": False, "without_rowid": model._meta.without_rowid})
         bound[model.__name__] = type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
     job = bound["Job"]
-    # Few indexes: every start commits each one. (state, finished_at) serves counts by state, the
-    # running jobs of a worker (few) and pruning; the key index holds only unfinished keyed jobs.
-    job.add_index(job.state, job.finished_at)
+    # Partial indexes that a new queued job does not enter, so a start writes the job table's
+    # b-tree and nothing else of lilqueue's. Queries must name the states as literals (not
+    # parameters) for SQLite to use them.
+    job.add_index(job.worker, where=job.state == RUNNING)               # reaping, cancels
+    job.add_index(job.finished_at, where=job.finished_at.is_null(False))  # pruning
     job.add_index(job.key, unique=True, where=job.key.is_null(False) & job.state.in_(UNFINISHED))
     with database.atomic():
         database.create_tables(bound.values(), safe=True)

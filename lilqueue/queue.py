@@ -181,25 +181,33 @@ class Queue:
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
                  key: str | None, owner: str | None, now: float) -> NewJob:
         registered = self.lookup(task)
-        if isinstance(args, (str, bytes, dict)) or not isinstance(args, Iterable):
-            raise InvalidArguments(registered.name, "args must be a list of positional arguments")
-        if kwargs is not None and not isinstance(kwargs, dict):
+        try:
+            if isinstance(args, (str, bytes, dict)):
+                raise TypeError
+            args = list(args)
+        except TypeError:
+            raise InvalidArguments(registered.name, "args must be a list of positional arguments") from None
+        if kwargs is None:
+            kwargs = {}
+        elif not isinstance(kwargs, dict):
             raise InvalidArguments(registered.name, "kwargs must be a dict")
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
             raise InvalidArguments(registered.name, "key must be a string of 1 to 200 characters")
         if key is not None and not _is_text(key):
             raise InvalidArguments(registered.name, "key must be valid Unicode text (no lone surrogates)")
-        args = list(args)
-        kwargs = dict(kwargs or {})
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
         # As stored and as the worker will see them (tuples become lists), not the caller's objects.
         args, kwargs = json.loads(args_json), json.loads(kwargs_json)
         job_id = secrets.token_urlsafe(JOB_ID_BYTES)
+        try:
+            message = self.huey.serialize_task(self._message(job_id, registered.name, args, kwargs))
+        except RecursionError:  # Huey pickles recursively: JSON nests deeper than pickle can go
+            raise InvalidArguments(registered.name, "arguments are nested too deeply") from None
         job = Job(id=job_id, task=registered.name, state=QUEUED, version=1, args=args, kwargs=kwargs,
                   key=key, owner=owner, progress=Progress(), logs=(), logs_dropped=0, result=None,
                   error=None, attempts=0, cancel_requested=False,
                   created_at=datetime.fromtimestamp(now, UTC), started_at=None, finished_at=None)
-        return NewJob(job, args_json, kwargs_json, self._message(job_id, registered.name, args, kwargs))
+        return NewJob(job, args_json, kwargs_json, message)
 
     def _message(self, job_id: str, task: str, args: list, kwargs: dict) -> Any:
         """The Huey task instance that carries a job to a worker; its id is the job's id."""

@@ -9,7 +9,8 @@ SQL and message format are unchanged.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
 
 import peewee as pw
 from huey.storage import SqliteStorage
@@ -49,8 +50,7 @@ class SharedSqliteStorage(SqliteStorage):
         return bool(self.sql("select 1 from schedule where queue = ? and timestamp <= ? limit 1",
                              (self.name, now), results=True))
 
-    def enqueue_many(self, messages: Iterable[tuple[bytes, float]]) -> None:
-        """Insert many serialized messages with one statement (inside the caller's transaction)."""
-        rows = [(self.name, self.to_blob(data), priority or 0) for data, priority in messages]
-        self.database.cursor().executemany(
-            "insert into task (queue, data, priority) values (?, ?, ?)", rows)
+    def enqueue_many(self, cursor: sqlite3.Cursor, messages: Sequence[bytes]) -> None:
+        """Insert serialized messages (priority 0) with one statement, in the caller's transaction."""
+        cursor.executemany("insert into task (queue, data, priority) values (?, ?, 0)",
+                           [(self.name, self.to_blob(data)) for data in messages])

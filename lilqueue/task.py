@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 _ENCODER = json.JSONEncoder(allow_nan=False)  # reused: json.dumps(allow_nan=...) builds one per call
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,99}")
-MAX_DEPTH = 100  # how deeply lists and dicts in a job's arguments may nest
 
 
 class Task:
@@ -62,18 +61,15 @@ class Task:
 
     def encode_arguments(self, args: Iterable[Any], kwargs: dict[str, Any] | None) -> tuple[str, str]:
         """Bind the arguments to the signature and serialize them, or raise InvalidArguments."""
-        args = list(args)
-        kwargs = dict(kwargs or {})
+        args = args if isinstance(args, list) else list(args)
+        kwargs = {} if kwargs is None else kwargs
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidArguments(self.name, str(exc)) from None
-        if _too_deep(args) or _too_deep(kwargs):
-            # Huey pickles the message recursively: deeper values hit the recursion limit.
-            raise InvalidArguments(self.name, f"arguments may be nested at most {MAX_DEPTH} levels deep")
         try:
             return _ENCODER.encode(args), _ENCODER.encode(kwargs)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidArguments(self.name, f"arguments must be JSON values: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
@@ -91,18 +87,6 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
-
-
-def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True if lists and dicts in ``value`` nest more than ``limit`` levels (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (list, tuple, dict)):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def import_function(module: str, qualname: str) -> Callable:

@@ -112,7 +112,7 @@ def start_worker(db_path: str, tmp_path: Path):
         worker.close()
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01):
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -120,5 +120,5 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(interval)

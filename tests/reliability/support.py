@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import collections
 import os
+import pickle
+import signal
 import sqlite3
-import time
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, wait_for
 
 FINISHED = ("succeeded", "failed", "canceled")
 
@@ -60,30 +66,20 @@ def duplicates(db_path: str) -> list[str]:
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(interval)
+    """``wait_for`` with the slower polling these heavier tests want."""
+    return wait_for(predicate, timeout, interval, what)
 
 
 class ServerProcess:
     """``python -m lilqueue serve tests.tasks:queue --port 0`` in its own process group."""
 
-    def __init__(self, db_path: str, log_path, log_level: str = "info") -> None:
-        import subprocess
-        import sys
-        from pathlib import Path
-
+    def __init__(self, db_path: str, log_path: Path, log_level: str = "info") -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         env = dict(os.environ, LILQUEUE_TEST_DB=db_path, PYTHONUNBUFFERED="1")
         command = [sys.executable, "-m", "lilqueue", "--log-level", log_level, "serve", "tests.tasks:queue",
                    "--port", "0"]
-        self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], env=env,
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         found = wait_until(self._address, timeout=20, interval=0.02, what="server listening")
         self.base, self.prefix = found
@@ -104,7 +100,6 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
-        import signal
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -124,8 +119,6 @@ class ServerProcess:
 
 def messages_by_job(db_path: str) -> collections.Counter:
     """How many Huey messages (queued or scheduled) each job id has."""
-    import pickle
-
     found: collections.Counter = collections.Counter()
     for table in ("task", "schedule"):
         for (data,) in rows(db_path, f"select data from {table}"):

@@ -26,8 +26,8 @@ def burst(base: str, prefix: str, accepted: list[str], stop: threading.Event, er
                 accepted.append(json.loads(data)["id"])
             else:
                 errors.append(f"{answer.status} {data[:200]!r}")
-        except (OSError, http.client.HTTPException):
-            return  # the server is gone
+        except (OSError, http.client.HTTPException, ValueError):
+            return  # the server is gone (a 202 cut off mid-body counts as not received)
         finally:
             conn.close()
 
