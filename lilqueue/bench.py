@@ -158,7 +158,11 @@ class Contestant:
 
     def worker(self, threads: int) -> WorkerProcess:
         process = WorkerProcess(self.kind, self.path, threads, self.log)
-        self.start_one()(60.0)  # warm up: the worker is running and has run a job
+        try:
+            self.start_one()(60.0)  # warm up: the worker is running and has run a job
+        except BaseException:
+            process.stop()
+            raise
         return process
 
 

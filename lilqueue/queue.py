@@ -153,10 +153,11 @@ class Queue:
             job = self.get(job_id)
         return job
 
-    def worker(self, threads: int = 2, grace: float = 10.0) -> Worker:
-        """A worker for this queue; ``.run()`` blocks, ``.start()`` runs it in the background."""
+    def worker(self, threads: int = 2, grace: float = 10.0, poll_interval: float = 0.004) -> Worker:
+        """A worker for this queue; ``.run()`` blocks, ``.start()`` runs it in the background.
+        ``poll_interval``: how often an idle worker looks for commits (pickup delay vs idle CPU)."""
         from .worker import Worker
-        return Worker(self, threads=threads, grace=grace)
+        return Worker(self, threads=threads, grace=grace, poll_interval=poll_interval)
 
     def middleware(self, app: Any = None, prefix: str = "/jobs", **options: Any) -> Any:
         """A WSGI callable serving this queue's HTTP endpoints under ``prefix``; other

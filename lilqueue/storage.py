@@ -2,8 +2,9 @@
 
 Huey 3's ``SqliteStorage`` keeps one connection of its own behind a lock. Here every thread
 uses its peewee connection instead, so a job row and its Huey message are written by one
-connection, and commit or roll back together inside ``database.atomic()``. Huey's tables,
-SQL and message format are unchanged.
+connection and commit or roll back together. Huey's tables, SQL and message format are
+unchanged: a start inserts the message Huey's serializer made (``enqueue_many``, in the start's
+own transaction); retries, hand-backs and the worker's dequeue go through Huey's API.
 """
 
 from __future__ import annotations

@@ -58,6 +58,9 @@ class Worker:
             raise ConfigurationError(f"threads must be a whole number >= 1, not {threads!r}")
         if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
             raise ConfigurationError(f"grace must be seconds >= 0, not {grace!r}")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
+                or not 0.0005 <= poll_interval <= 1:
+            raise ConfigurationError(f"poll_interval must be seconds from 0.0005 to 1, not {poll_interval!r}")
         self.queue = queue
         self.threads = threads
         self.grace = float(grace)

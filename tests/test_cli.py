@@ -115,7 +115,7 @@ def test_a_bad_flag_exits_2(db_path):
 
 def test_a_bad_option_value_exits_2_with_one_line(db_path):
     env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
-    for args in (["--threads", "0"], ["--grace", "-1"]):
+    for args in (["--threads", "0"], ["--grace", "-1"], ["--poll-interval", "5"]):
         done = lilqueue("worker", "tests.tasks:queue", *args, env=env)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("lilqueue: ") and done.stderr.strip().count("\n") == 0
