@@ -13,7 +13,6 @@ from .errors import ConfigurationError
 from .queue import Queue
 
 EXIT_OK = 0
-EXIT_ERROR = 1
 EXIT_USAGE = 2      # argparse's own code for bad flags
 EXIT_NO_QUEUE = 3   # the module:attribute given does not lead to a Queue
 
