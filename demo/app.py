@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import lilqueue
-from lilqueue.server import make_server
+from lilqueue.web.server import make_server
 
 queue = lilqueue.Queue(os.environ.get("DEMO_DB", Path(__file__).with_name("demo.db")))
 

@@ -31,5 +31,5 @@ app.mount("/jobs", queue.middleware())
 
 if __name__ == "__main__":
     # Not bottle.run()'s default server: it answers one request at a time, and long-polls wait.
-    from lilqueue.server import serve
+    from lilqueue.web.server import serve
     serve(app, "127.0.0.1", 8000)

@@ -8,8 +8,10 @@ from .errors import InvalidArguments as InvalidArguments
 from .errors import JobFinished as JobFinished
 from .errors import JobNotFound as JobNotFound
 from .errors import LilqueueError as LilqueueError
+from .errors import QueueNotFound as QueueNotFound
 from .errors import StorageError as StorageError
 from .errors import UnknownTask as UnknownTask
+from .errors import WaitersFull as WaitersFull
 from .job import Job as Job
 from .job import JobError as JobError
 from .job import LogLine as LogLine
@@ -17,6 +19,7 @@ from .job import Progress as Progress
 from .queue import Queue as Queue
 from .states import CANCELED, FAILED, QUEUED, RUNNING, STATES, SUCCEEDED
 from .task import Task as Task
+from .web import Middleware as Middleware
 from .worker import Worker as Worker
 
 __version__ = "0.1.0"
@@ -24,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CANCELED", "FAILED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
     "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
-    "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Progress", "Queue", "StorageError",
-    "Task", "UnknownTask", "Worker", "current_job", "__version__",
+    "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Progress", "Queue",
+    "QueueNotFound", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "current_job",
+    "__version__",
 ]

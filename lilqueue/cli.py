@@ -1,4 +1,8 @@
-"""``python -m lilqueue``: the worker (and, later, the web server and the benchmark)."""
+"""``python -m lilqueue``: the worker, the web server and the benchmark.
+
+Every flag that sets an option of ``Queue.worker`` or ``Queue.middleware`` takes its default
+and its help from the table in ``settings.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, QueueNotFound
 from .queue import Queue
+from .settings import MIDDLEWARE, WORKER, Options
 
 EXIT_OK = 0
 EXIT_USAGE = 2      # argparse's own code for bad flags
@@ -25,32 +30,30 @@ EPILOG = """examples:
 """
 
 
-class QueueNotFound(Exception):
-    pass
-
-
 def load_queue(spec: str) -> Queue:
     """Import ``module:attribute`` (or a module holding exactly one Queue) and return the Queue."""
     module_name, _, attr = spec.partition(":")
     if not module_name or module_name.startswith("."):  # import_module raises ValueError/TypeError
-        raise QueueNotFound(f"{spec!r} does not name a module: use module:attribute")
+        raise QueueNotFound(spec, f"{spec!r} does not name a module: use module:attribute")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise QueueNotFound(f"cannot import module {module_name!r}: {exc}") from exc
+        raise QueueNotFound(spec, f"cannot import module {module_name!r}: {exc}") from exc
     if attr:
-        found = module
+        found, path = module, module_name
         for part in attr.split("."):
-            found = getattr(found, part, None)
+            if not hasattr(found, part):
+                raise QueueNotFound(spec, f"{path!r} has no attribute {part!r}")
+            found, path = getattr(found, part), f"{path}.{part}"
         if not isinstance(found, Queue):
-            raise QueueNotFound(f"{spec!r} is not a lilqueue.Queue (found {type(found).__name__})")
+            raise QueueNotFound(spec, f"{spec!r} is not a lilqueue.Queue (found {type(found).__name__})")
         return found
     queues = [v for v in vars(module).values() if isinstance(v, Queue)]
     if len(queues) != 1:
-        raise QueueNotFound(f"module {module_name!r} holds {len(queues)} Queue objects;"
-                            " name one as module:attribute")
+        raise QueueNotFound(spec, f"module {module_name!r} holds {len(queues)} Queue objects;"
+                                  " name one as module:attribute")
     return queues[0]
 
 
@@ -63,25 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run jobs", epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     worker.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
-    worker.add_argument("--threads", "--workers", dest="threads", type=int, default=2,
-                        help="jobs run at once, each in a thread (default 2)")
-    worker.add_argument("--grace", type=float, default=10.0,
-                        help="seconds running jobs get to finish on SIGTERM before they are"
-                             " handed back (default 10)")
-    worker.add_argument("--poll-interval", type=float, default=0.004,
-                        help="seconds between an idle worker's looks for new jobs: lower picks up"
-                             " faster, higher spends less CPU (default 0.004)")
+    _flag(worker, WORKER, "threads", "--threads", "--workers")
+    _flag(worker, WORKER, "grace")
+    _flag(worker, WORKER, "poll_interval")
     serve = commands.add_parser("serve", help="serve the HTTP endpoints on a threaded server",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--prefix", default="/jobs", help="URL prefix of the endpoints (default /jobs)")
-    serve.add_argument("--max-waiters", type=int, default=1000,
-                       help="long-polls and event streams waiting at once; past it 429 (default 1000)")
+    _flag(serve, MIDDLEWARE, "max_waiters")
     bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey) side by side")
     bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
     return parser
+
+
+def _flag(parser: argparse.ArgumentParser, table: Options, name: str, *flags: str) -> None:
+    """A flag for option ``name`` of ``table``: its type, default and help from the table."""
+    option = table[name]
+    parser.add_argument(*(flags or ["--" + name.replace("_", "-")]), dest=name, type=type(option.default),
+                        default=option.default, help=f"{option.help} (default {option.default:g})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,8 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if options.command == "bench":
-        from . import bench
-        return bench.main(quick=options.quick)
+        from .bench import main as bench
+        return bench(quick=options.quick)
     try:
         queue = load_queue(options.queue)
     except QueueNotFound as exc:
@@ -109,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(queue: Queue, host: str, port: int, prefix: str, max_waiters: int) -> int:
     """``python -m lilqueue serve``: the queue's middleware alone on a threaded server."""
-    from . import server
+    from .web import server
 
     def ready(listening: server.ThreadingWSGIServer) -> None:
         print(f"lilqueue: serving http://{host}:{listening.server_port}{prefix.rstrip('/')}/"

@@ -9,18 +9,21 @@ quiet, and the last one together with the job's final state.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from .errors import Canceled
+from .job import LEVELS
+from .store import Final
 
 if TYPE_CHECKING:
-    from .jobtable import JobTable
+    from .store import Store
 
-LEVELS = ("debug", "info", "warning", "error")
 MESSAGE_LIMIT = 2000
 
 _current: ContextVar[CurrentJob | None] = ContextVar("lilqueue_current_job", default=None)
@@ -40,12 +43,12 @@ def current_job() -> CurrentJob:
 class CurrentJob:
     """Progress, log lines and cancellation for the job a task is running as."""
 
-    def __init__(self, table: JobTable | None, job_id: str | None, task: str | None,
+    def __init__(self, store: Store | None, job_id: str | None, task: str | None,
                  worker: str | None, attempt: int, interval: float, max_logs: int) -> None:
         self.id = job_id
         self.task = task
         self.attempt = attempt
-        self._table = table
+        self._store = store
         self._worker = worker
         self._interval = interval
         self._pending: tuple | None = None
@@ -105,14 +108,14 @@ class CurrentJob:
                 self._written = pending
             lines = [self._logs.popleft() for _ in range(len(self._logs))]
             dropped, self._dropped = self._dropped, 0
-            if self._table is None:
+            if self._store is None:
                 return
-            status, self._log_count = self._table.record(
+            reason, self._log_count = self._store.record(
                 self.id, self._worker, progress, lines, dropped, self._log_count)
-            if status != "running" and self.stop_reason is None:
-                self.stop_reason = status
+            if reason is not None and self.stop_reason is None:
+                self.stop_reason = reason
 
-    def final_writes(self) -> tuple[tuple | None, list, int]:
+    def final_writes(self) -> Final:
         """What is still unwritten, for the worker to store with the job's final state."""
         with self._lock:
             self._next_write = float("inf")  # no write after the final one
@@ -120,7 +123,16 @@ class CurrentJob:
             progress = None if pending is self._written else pending
             lines = [self._logs.popleft() for _ in range(len(self._logs))]
             dropped, self._dropped = self._dropped, 0
-            return progress, lines, dropped
+            return Final(progress, lines, dropped, self._log_count)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[CurrentJob]:
+        """Make this the job ``current_job()`` returns, for the code run inside the block."""
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
 
     def __repr__(self) -> str:
         return f"<CurrentJob {self.id} {self.task} attempt {self.attempt}>"

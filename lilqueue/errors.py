@@ -6,7 +6,9 @@
     ├── InvalidArguments     arguments that do not fit the task, or are not JSON
     ├── JobNotFound          no job has that id
     ├── JobFinished          the job is already finished (cancel)
-    └── StorageError         the SQLite file cannot be written (read-only, disk full)
+    ├── StorageError         the database cannot be written (read-only, disk full)
+    ├── WaitersFull          too many requests already wait for jobs (web layer)
+    └── QueueNotFound        a ``module:attribute`` that leads to no Queue (command line)
 
     Canceled (BaseException) raised inside a task when its job was canceled;
                              control flow, not an error.
@@ -64,6 +66,23 @@ class StorageError(LilqueueError):
     def __init__(self, detail: str) -> None:
         super().__init__(f"the job database cannot be written: {detail}")
         self.detail = detail
+
+
+class WaitersFull(LilqueueError):
+    """Raised by the web layer's watcher when ``max_waiters`` requests already wait; the
+    middleware answers 429 (long-poll) or ends the event stream with a retry hint."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} requests are already waiting")
+        self.limit = limit
+
+
+class QueueNotFound(LilqueueError, LookupError):
+    """Raised by ``python -m lilqueue`` when its ``module:attribute`` argument leads to no Queue."""
+
+    def __init__(self, spec: str, detail: str) -> None:
+        super().__init__(detail)
+        self.spec = spec
 
 
 class Canceled(BaseException):

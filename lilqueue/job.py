@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from datetime import UTC, datetime
+import re
+import secrets
+from datetime import datetime
 from typing import Any
 
-from .states import FINISHED
+from .states import FINISHED, STATES
+
+ID_BYTES = 16                                 # 128 random bits...
+ID_LENGTH = 22                                # ...as URL-safe base64
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+KEY_LIMIT = 200                               # characters in a job's key
+LEVELS = ("debug", "info", "warning", "error")  # of a log line
+
+
+def new_id() -> str:
+    """A fresh job id: unguessable, so that knowing an id is what lets a browser watch a job."""
+    return secrets.token_urlsafe(ID_BYTES)
 
 
 class _Record:
@@ -89,7 +101,8 @@ class Job(_Record):
         return self.state in FINISHED
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape the HTTP API serves (no traceback, no owner)."""
+        """The JSON shape the HTTP API serves (no traceback, no owner); ``JSON_SCHEMA`` below
+        describes it."""
         return {
             "id": self.id,
             "task": self.task,
@@ -108,46 +121,40 @@ class Job(_Record):
             "finished_at": _iso(self.finished_at),
         }
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any], logs: list[tuple[float, str, str]]) -> Job:
-        error = None
-        if row["error_type"] is not None:
-            error = JobError(row["error_type"], row["error_message"] or "", row["error_traceback"])
-        return cls(
-            id=row["id"],
-            task=row["task"],
-            state=row["state"],
-            version=row["version"],
-            args=json.loads(row["args"]),
-            kwargs=json.loads(row["kwargs"]),
-            key=row["key"],
-            owner=row["owner"],
-            progress=Progress(_number(row["current"]), _number(row["total"]), row["message"]),
-            logs=tuple(LogLine(_dt(ts), level, message) for ts, level, message in logs),
-            logs_dropped=row["logs_dropped"],
-            result=None if row["result"] is None else json.loads(row["result"]),
-            error=error,
-            attempts=row["attempts"],
-            cancel_requested=bool(row["cancel_requested"]),
-            created_at=_dt(row["created_at"]),
-            started_at=_dt(row["started_at"]),
-            finished_at=_dt(row["finished_at"]),
-        )
-
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.task} {self.state} v{self.version}>"
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _number(value: float | None) -> float | int | None:
-    """Progress is stored as REAL; give integral values back as ints (3, not 3.0)."""
-    if value is not None and value.is_integer():
-        return int(value)
-    return value
+
+_NUMBER = {"type": ["number", "null"]}
+_TEXT = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+# The JSON Schema of ``Job.to_dict()`` (plus the ``url`` the web layer adds): the OpenAPI
+# document serves it, and a test holds the two together.
+_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
+    "url": {"type": "string", "description": "where to read the job (Location of a start)"},
+    "task": {"type": "string"},
+    "state": {"type": "string", "enum": list(STATES)},
+    "progress": {"type": "object", "properties": {
+        "current": _NUMBER, "total": _NUMBER, "percent": _NUMBER, "message": _TEXT}},
+    "logs": {"type": "array", "items": {"type": "object", "properties": {
+        "ts": {"type": "string", "format": "date-time"},
+        "level": {"type": "string", "enum": list(LEVELS)},
+        "message": {"type": "string"}}}},
+    "logs_dropped": {"type": "integer"},
+    "result": {"description": "the task's return value, once succeeded"},
+    "error": {"type": ["object", "null"], "properties": {
+        "type": {"type": "string"}, "message": {"type": "string"}}},
+    "version": {"type": "integer", "description": "grows with every change"},
+    "attempts": {"type": "integer"},
+    "key": {"type": ["string", "null"], "maxLength": KEY_LIMIT},
+    "cancel_requested": {"type": "boolean"},
+    "created_at": _TIME, "started_at": _TIME, "finished_at": _TIME,
+}
+JSON_SCHEMA: dict[str, Any] = {"type": "object", "required": list(_PROPERTIES), "properties": _PROPERTIES}

@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import peewee as pw
-from huey import Huey
-from playhouse.pool import PooledSqliteDatabase
-
-from . import models
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
-from .job import Job, Progress
-from .jobtable import JobTable, NewJob
+from .job import KEY_LIMIT, Job, Progress, new_id
+from .settings import QUEUE, WORKER
 from .states import QUEUED
-from .storage import SharedSqliteStorage
-from .task import Task, check_options
+from .store import NewJob, Store, open_store
+from .task import TASK_OPTIONS, Task, check_options
 
 if TYPE_CHECKING:
     from .worker import Worker
-
-SYNCHRONOUS = ("full", "normal")
-JOB_ID_BYTES = 16  # 128 random bits, URL-safe base64: 22 characters
 
 
 class Queue:
@@ -50,44 +40,40 @@ class Queue:
     """
 
     def __init__(self, path: str | os.PathLike = "lilqueue.db", *, name: str = "lilqueue",
-                 heartbeat_timeout: float = 30.0, retention: float | timedelta = timedelta(days=3),
-                 max_logs: int = 100, progress_interval: float = 0.2, synchronous: str = "full",
-                 busy_timeout: float = 10.0) -> None:
+                 heartbeat_timeout: float = QUEUE.heartbeat_timeout,
+                 retention: float | timedelta = QUEUE.retention, max_logs: int = QUEUE.max_logs,
+                 progress_interval: float = QUEUE.progress_interval, synchronous: str = QUEUE.synchronous,
+                 busy_timeout: float = QUEUE.busy_timeout) -> None:
         if isinstance(retention, timedelta):
             retention = retention.total_seconds()
-        _positive("heartbeat_timeout", heartbeat_timeout)
-        _positive("retention", retention)
-        _positive("busy_timeout", busy_timeout)
-        _positive("progress_interval", progress_interval, allow_zero=True)
-        if isinstance(max_logs, bool) or not isinstance(max_logs, int) or max_logs < 1:
-            raise ConfigurationError(f"max_logs must be a whole number >= 1, not {max_logs!r}")
-        if synchronous not in SYNCHRONOUS:
-            raise ConfigurationError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
         self.path = os.fspath(path)
         self.name = name
-        self.heartbeat_timeout = float(heartbeat_timeout)
-        self.retention = float(retention)
-        self.max_logs = max_logs
-        self.progress_interval = float(progress_interval)
-        self.synchronous = synchronous
+        self.heartbeat_timeout = QUEUE.check("heartbeat_timeout", heartbeat_timeout)
+        self.retention = QUEUE.check("retention", retention)
+        self.max_logs = QUEUE.check("max_logs", max_logs)
+        self.progress_interval = QUEUE.check("progress_interval", progress_interval)
+        self.synchronous = QUEUE.check("synchronous", synchronous)
+        self.busy_timeout = QUEUE.check("busy_timeout", busy_timeout)
         self.tasks: dict[str, Task] = {}
-        # Pooled: a web server that runs each request on a new thread reuses connections
-        # instead of opening one per request (which cost 40% of a long-poll server's time).
-        self.database = PooledSqliteDatabase(
-            self.path, max_connections=None, lock_type="IMMEDIATE", check_same_thread=False,
-            pragmas={"journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 0,
-                     "busy_timeout": int(busy_timeout * 1000)})
-        try:
-            self.models = models.bind(self.database)
-            self.huey = Huey(name, results=False, utc=True, storage_class=SharedSqliteStorage,
-                             database=self.database)
-        except (sqlite3.Error, pw.DatabaseError) as exc:
-            raise ConfigurationError(f"cannot open the job database {self.path!r}: {exc}") from exc
-        finally:
-            # No connection outlives setup: a process forked later must not inherit one.
-            self.database.close()
-            self.database.close_idle()
-        self.table = JobTable(self.database, self.huey, max_logs, self._message, self._retries_of)
+        self.store: Store = open_store(self.path, name=name, synchronous=self.synchronous,
+                                       busy_timeout=self.busy_timeout, max_logs=self.max_logs,
+                                       make_message=self._message, retries_of=self._retries_of)
+
+    @property
+    def huey(self) -> Any:
+        """The Huey instance whose storage carries this queue's messages."""
+        return self.store.huey
+
+    @property
+    def database(self) -> Any:
+        """The peewee database (per-thread, pooled connections) holding the jobs."""
+        return self.store.database
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments that build this queue again (an isolated job's child does)."""
+        return {"path": self.store.location, "name": self.name,
+                **{option: getattr(self, option) for option in QUEUE}}
 
     def task(self, name: str | Callable | None = None, *, retries: int = 0, retry_delay: float = 0,
              timeout: float | None = None, isolate: bool = False, **unknown: Any) -> Any:
@@ -99,7 +85,7 @@ class Queue:
         """
         if unknown:
             raise ConfigurationError(f"unknown task option(s): {', '.join(sorted(unknown))}"
-                                     " (options: name, retries, retry_delay, timeout, isolate)")
+                                     f" (options: {', '.join(TASK_OPTIONS)})")
         if callable(name):
             return self.task()(name)
 
@@ -123,7 +109,7 @@ class Queue:
         records who started it).
         """
         new = self._new_job(task, args, kwargs, key, owner, time.time())
-        existing = self.table.insert(new)
+        existing = self.store.insert(new)
         return existing if existing is not None else new.job
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]]) -> list[Job]:
@@ -131,18 +117,18 @@ class Queue:
         now = time.time()
         new = [self._new_job(task, args, None, None, None, now) for args in arguments]
         if new:
-            self.table.insert_many(new)
+            self.store.insert_many(new)
         return [n.job for n in new]
 
     def get(self, job_id: str) -> Job:
         """The job as it is now; raises JobNotFound for an unknown id."""
-        return self.table.get(job_id)
+        return self.store.get(job_id)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job (it never runs) or ask a running one to stop.
 
         Raises JobNotFound, or JobFinished if the job already ended."""
-        return self.table.cancel(job_id, time.time())
+        return self.store.cancel(job_id, time.time())
 
     def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.01) -> Job:
         """Block until the job is finished (or ``timeout`` passes) and return it."""
@@ -153,7 +139,8 @@ class Queue:
             job = self.get(job_id)
         return job
 
-    def worker(self, threads: int = 2, grace: float = 10.0, poll_interval: float = 0.004) -> Worker:
+    def worker(self, threads: int = WORKER.threads, grace: float = WORKER.grace,
+               poll_interval: float = WORKER.poll_interval) -> Worker:
         """A worker for this queue; ``.run()`` blocks, ``.start()`` runs it in the background.
         ``poll_interval``: how often an idle worker looks for commits (pickup delay vs idle CPU)."""
         from .worker import Worker
@@ -165,8 +152,8 @@ class Queue:
 
             app.wsgi_app = queue.middleware(app.wsgi_app)   # Flask
         """
-        from .web import make_middleware
-        return make_middleware(self, app, prefix, **options)
+        from .web import Middleware
+        return Middleware(self, app, prefix, **options)
 
     def lookup(self, task: str | Task) -> Task:
         """The registered task for a name (or a Task of this queue); raises UnknownTask."""
@@ -192,14 +179,14 @@ class Queue:
             kwargs = {}
         elif not isinstance(kwargs, dict):
             raise InvalidArguments(registered.name, "kwargs must be a dict")
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
-            raise InvalidArguments(registered.name, "key must be a string of 1 to 200 characters")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= KEY_LIMIT):
+            raise InvalidArguments(registered.name, f"key must be a string of 1 to {KEY_LIMIT} characters")
         if key is not None and not _is_text(key):
             raise InvalidArguments(registered.name, "key must be valid Unicode text (no lone surrogates)")
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
         # As stored and as the worker will see them (tuples become lists), not the caller's objects.
         args, kwargs = json.loads(args_json), json.loads(kwargs_json)
-        job_id = secrets.token_urlsafe(JOB_ID_BYTES)
+        job_id = new_id()
         try:
             message = self.huey.serialize_task(self._message(job_id, registered.name, args, kwargs))
         except RecursionError:  # Huey pickles recursively: JSON nests deeper than pickle can go
@@ -220,12 +207,6 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.path!r} tasks={sorted(self.tasks)}>"
-
-
-def _positive(name: str, value: Any, allow_zero: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigurationError(f"{name} must be a number > 0, not {value!r}")
 
 
 def _is_text(value: str) -> bool:

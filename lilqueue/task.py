@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, InvalidArguments
+from .settings import seconds, whole
 
 if TYPE_CHECKING:
     from .job import Job
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 _ENCODER = json.JSONEncoder(allow_nan=False)  # reused: json.dumps(allow_nan=...) builds one per call
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,99}")
+TASK_OPTIONS = ("name", "retries", "retry_delay", "timeout", "isolate")
 
 
 class Task:
@@ -116,12 +118,10 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
     name = func.__name__ if name is None else name
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigurationError(f"task name {name!r} must match {NAME_PATTERN.pattern}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ConfigurationError(f"retries must be a whole number >= 0, not {retries!r}")
-    if not _is_seconds(retry_delay, allow_zero=True):
-        raise ConfigurationError(f"retry_delay must be seconds >= 0, not {retry_delay!r}")
-    if timeout is not None and not _is_seconds(timeout, allow_zero=False):
-        raise ConfigurationError(f"timeout must be seconds > 0 or None, not {timeout!r}")
+    whole(0)("retries", retries)
+    seconds(zero=True)("retry_delay", retry_delay)
+    if timeout is not None:
+        seconds()("timeout", timeout)
     if not isinstance(isolate, bool):
         raise ConfigurationError(f"isolate must be True or False, not {isolate!r}")
     if (isolate or timeout is not None) and "<locals>" in getattr(func, "__qualname__", "<locals>"):
@@ -129,8 +129,3 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
                                  " it by name: define it at module level")
     return name
 
-
-def _is_seconds(value: Any, allow_zero: bool) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return False
-    return value >= 0 if allow_zero else value > 0

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from lilqueue.server import make_server
+from lilqueue.web.server import make_server
 
 
 @contextlib.contextmanager

@@ -193,3 +193,20 @@ def deaf_then_fail(seconds):
 
 
 TASKS["deaf_then_fail_retry"] = (deaf_then_fail, {"retries": 2})
+
+
+def progress_when_locked(flag):
+    """Waits for the test to lock the database (it creates ``flag``), then reports progress and
+    says what that call met: lilqueue.StorageError after the busy timeout, or nothing."""
+    while not os.path.exists(flag):
+        time.sleep(0.01)
+    began = time.monotonic()
+    try:
+        lilqueue.current_job().progress(1, total=2)
+    except lilqueue.StorageError as exc:
+        return {"error": type(exc).__name__, "detail": exc.detail, "seconds": time.monotonic() - began}
+    return {"error": None, "seconds": time.monotonic() - began}
+
+
+TASKS["progress_when_locked"] = (progress_when_locked, {})
+TASKS["progress_when_locked_isolated"] = (progress_when_locked, {"isolate": True})

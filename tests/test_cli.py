@@ -43,12 +43,18 @@ def test_a_spec_without_a_module_name_exits_3_with_one_line():
 
 def test_an_attribute_that_is_not_a_queue_exits_3_with_one_line(db_path):
     env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
-    for spec, found in (("tests.tasks:build", "function"), ("tests.tasks:TASKS", "dict"),
-                        ("tests.tasks:missing", "NoneType")):
+    for spec, found in (("tests.tasks:build", "function"), ("tests.tasks:TASKS", "dict")):
         done = lilqueue("worker", spec, env=env)
         assert done.returncode == 3, (spec, done.stderr)
         assert done.stderr.strip().count("\n") == 0
         assert "is not a lilqueue.Queue" in done.stderr and found in done.stderr
+
+
+def test_a_missing_attribute_exits_3_naming_it(db_path):
+    env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
+    done = lilqueue("worker", "tests.tasks:missing", env=env)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip() == "lilqueue: 'tests.tasks' has no attribute 'missing'"
 
 
 def test_a_module_without_exactly_one_queue_exits_3(tmp_path):
@@ -121,7 +127,7 @@ def test_a_bad_option_value_exits_2_with_one_line(db_path):
         assert done.stderr.startswith("lilqueue: ") and done.stderr.strip().count("\n") == 0
 
 
-def test_the_worker_logs_one_line_when_a_job_starts_and_one_when_it_finishes(queue, start_worker):
+def test_the_worker_logs_a_line_per_start_and_finish_and_a_failures_traceback_once(queue, start_worker):
     worker = start_worker(threads=1)
     ok = queue.start("add", args=[1, 2])
     bad = queue.start("fail", args=["broken"])
@@ -133,7 +139,9 @@ def test_the_worker_logs_one_line_when_a_job_starts_and_one_when_it_finishes(que
     bad_lines = [line for line in output.splitlines() if bad.id in line]
     assert len(ok_lines) == 2 and "started" in ok_lines[0] and "succeeded" in ok_lines[1], output
     assert len(bad_lines) == 2 and "failed" in bad_lines[1] and "ValueError: broken" in bad_lines[1], output
-    assert "Traceback" not in output
+    assert " ERROR " in bad_lines[1] and " ERROR " not in ok_lines[1], output
+    assert output.count("Traceback (most recent call last)") == 1, output
+    assert 'raise ValueError(' in output.split(bad_lines[1], 1)[1], "the traceback follows the failure's line"
 
 
 def test_workers_is_another_name_for_threads(queue, start_worker, db_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import lilqueue
-from lilqueue.context import CurrentJob, _current
+from lilqueue.context import CurrentJob
 from tests import tasks
 
 WORKER = "test-worker"
@@ -19,10 +19,10 @@ WORKER = "test-worker"
 def claim(queue: lilqueue.Queue, task: str = "hot_loop", args: list | None = None) -> CurrentJob:
     """Start a job, claim it as a registered worker would, and return its in-task object."""
     queue.start(task, args=[1] if args is None else args)
-    queue.table.register(WORKER, "localhost", 1, 1, time.time())
-    claimed = queue.table.claim(WORKER, time.time())
+    queue.store.register(WORKER, "localhost", 1, 1, time.time())
+    claimed = queue.store.claim(WORKER, time.time())
     assert claimed, "the job just started should be claimable"
-    return CurrentJob(queue.table, claimed.id, claimed.task, WORKER, claimed.attempts,
+    return CurrentJob(queue.store, claimed.id, claimed.task, WORKER, claimed.attempts,
                       queue.progress_interval, queue.max_logs)
 
 
@@ -43,12 +43,9 @@ def test_a_task_calling_the_in_task_api_runs_unchanged_as_a_plain_function():
 
 def test_current_job_inside_a_job_is_that_job(queue):
     ctx = claim(queue)
-    token = _current.set(ctx)
-    try:
+    with ctx.active():
         assert lilqueue.current_job() is ctx
         assert lilqueue.current_job().attempt == 1
-    finally:
-        _current.reset(token)
     assert lilqueue.current_job() is not ctx
 
 
@@ -67,13 +64,10 @@ def test_a_million_progress_calls_are_cheap_and_cause_only_a_handful_of_writes(d
     ctx = claim(queue, args=[10**6])
     before = queue.get(ctx.id).version
     n = 10**6
-    token = _current.set(ctx)
-    try:
+    with ctx.active():
         began = time.perf_counter()
         tasks.hot_loop(n)
         elapsed = time.perf_counter() - began
-    finally:
-        _current.reset(token)
     per_call = elapsed / n * 1e6
     writes = queue.get(ctx.id).version - before
     print(f"\nprogress(): {per_call:.3f} µs per call amortized, {writes} writes for {n} calls"
@@ -89,9 +83,9 @@ def test_the_last_progress_value_is_kept_for_the_final_write(queue):
         ctx.progress(i, total=1000)
     stored = queue.get(ctx.id).progress.current
     assert stored < 1000, "calls within the interval are coalesced, not written one by one"
-    progress, lines, dropped = ctx.final_writes()
-    assert progress == (1000, 1000, None)
-    assert (lines, dropped) == ([], 0)
+    final = ctx.final_writes()
+    assert final.progress == (1000, 1000, None)
+    assert (final.lines, final.dropped) == ([], 0)
 
 
 def test_a_quiet_task_s_pending_value_is_written_once_the_interval_passed(queue):
@@ -154,8 +148,7 @@ def test_a_bad_progress_value_raises_at_the_call_that_passes_it(queue, args, err
     with pytest.raises(error):
         ctx.progress(*args)
     ctx.progress(2, total=10)
-    progress, _, _ = ctx.final_writes()
-    assert progress == (2, 10, None)
+    assert ctx.final_writes().progress == (2, 10, None)
 
 
 def test_a_bad_first_progress_value_raises_and_writes_nothing(queue):

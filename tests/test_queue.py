@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 import lilqueue
-from lilqueue.jobtable import Outcome
+from lilqueue.store import Final, Outcome
 from tests import tasks
 
 ID = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -28,11 +28,11 @@ def counts(db_path: str) -> tuple[int, int]:
 
 def run_to_end(queue: lilqueue.Queue, state: str = "succeeded") -> str:
     """Claim the next job as a worker would and store an outcome for it."""
-    queue.table.register("w", "localhost", 1, 1, time.time())
-    claimed = queue.table.claim("w", time.time())
+    queue.store.register("w", "localhost", 1, 1, time.time())
+    claimed = queue.store.claim("w", time.time())
     while claimed is False:  # the message of a job canceled while queued: skipped
-        claimed = queue.table.claim("w", time.time())
-    queue.table.finish(claimed, "w", Outcome(state, result="null"), (None, [], 0), None, time.time(),
+        claimed = queue.store.claim("w", time.time())
+    queue.store.finish(claimed, "w", Outcome(state, result="null"), Final(), time.time(),
                        claim_next=False)
     return claimed.id
 
@@ -163,12 +163,12 @@ def test_a_key_returns_the_queued_job_instead_of_starting_another(queue, db_path
 
 def test_a_key_returns_the_running_job_and_a_new_one_once_it_finished(queue, db_path):
     first = queue.start("add", args=[1, 2], key="k")
-    queue.table.register("w", "localhost", 1, 1, time.time())
-    claimed = queue.table.claim("w", time.time())
+    queue.store.register("w", "localhost", 1, 1, time.time())
+    claimed = queue.store.claim("w", time.time())
     assert claimed.id == first.id
     running = queue.start("add", args=[1, 2], key="k")
     assert (running.id, running.state) == (first.id, "running")
-    queue.table.finish(claimed, "w", Outcome("succeeded", result="3"), (None, [], 0), None, time.time(),
+    queue.store.finish(claimed, "w", Outcome("succeeded", result="3"), Final(), time.time(),
                        claim_next=False)
     assert queue.get(first.id).state == "succeeded"
     fresh = queue.start("add", args=[1, 2], key="k")
@@ -288,20 +288,20 @@ def test_canceling_an_unknown_id_raises_job_not_found(queue):
 
 def test_canceling_a_running_job_only_asks_it_to_stop(queue):
     job = queue.start("add", args=[1, 2])
-    queue.table.register("w", "localhost", 1, 1, time.time())
-    queue.table.claim("w", time.time())
+    queue.store.register("w", "localhost", 1, 1, time.time())
+    queue.store.claim("w", time.time())
     asked = queue.cancel(job.id)
     assert (asked.state, asked.cancel_requested) == ("running", True)
-    assert queue.table.cancel_requests("w") == [job.id]
+    assert queue.store.cancel_requests("w") == [job.id]
     assert queue.cancel(job.id).version == asked.version, "asking twice changes nothing"
 
 
 def test_a_canceled_queued_job_is_skipped_when_its_message_comes_up(queue, db_path):
     job = queue.start("add", args=[1, 2])
     queue.cancel(job.id)
-    queue.table.register("w", "localhost", 1, 1, time.time())
-    assert queue.table.claim("w", time.time()) is False
-    assert queue.table.claim("w", time.time()) is None
+    queue.store.register("w", "localhost", 1, 1, time.time())
+    assert queue.store.claim("w", time.time()) is False
+    assert queue.store.claim("w", time.time()) is None
     assert queue.get(job.id).state == "canceled"
     assert counts(db_path) == (1, 0)
 
@@ -314,13 +314,13 @@ def test_prune_deletes_finished_jobs_and_their_lines_older_than_the_cutoff(queue
     time.sleep(0.01)
     queue.start("steps", args=[3])
     recent = run_to_end(queue, "failed")
-    queue.table._insert_line(recent, time.time(), "info", "a line")
+    queue.store.log_line(recent, time.time(), "info", "a line")
     waiting = queue.start("add", args=[1, 2])
-    assert queue.table.prune(cutoff) == 1
+    assert queue.store.prune(cutoff) == 1
     with pytest.raises(lilqueue.JobNotFound):
         queue.get(old.id)
     assert queue.get(recent).state == "failed"
-    assert queue.table.prune(time.time() + 1) == 1
+    assert queue.store.prune(time.time() + 1) == 1
     assert queue.get(waiting.id).state == "queued"
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("select count(*) from lilqueue_log").fetchone()[0] == 0
@@ -330,17 +330,17 @@ def test_prune_deletes_finished_jobs_and_their_lines_older_than_the_cutoff(queue
 def test_prune_works_through_many_jobs_in_batches(queue):
     for job in queue.start_many("noop", [[] for _ in range(7)]):
         queue.cancel(job.id)
-    assert queue.table.prune(time.time() + 1, batch=3) == 7
-    assert queue.table.prune(time.time() + 1, batch=3) == 0
+    assert queue.store.prune(time.time() + 1, batch=3) == 7
+    assert queue.store.prune(time.time() + 1, batch=3) == 0
 
 
 def test_counts_versions_and_table_reads_for_the_web_layer(queue):
     a = queue.start("add", args=[1, 2])
     b = queue.start("add", args=[3, 4])
     queue.cancel(b.id)
-    assert queue.table.counts() == {"queued": 1, "running": 0}
-    assert queue.table.versions([a.id, b.id, "C" * 22]) == {a.id: 1, b.id: 2}
-    assert queue.table.version(a.id) == 1 and queue.table.version("C" * 22) is None
+    assert queue.store.counts() == {"queued": 1, "running": 0}
+    assert queue.store.versions([a.id, b.id, "C" * 22]) == {a.id: 1, b.id: 2}
+    assert queue.store.version(a.id) == 1 and queue.store.version("C" * 22) is None
 
 
 def test_lookup_finds_registered_tasks_only(queue):
@@ -372,13 +372,13 @@ def test_the_job_start_returns_holds_the_arguments_as_the_worker_will_see_them(q
 
 def test_a_job_canceled_while_it_waits_for_a_retry_ends_canceled_when_it_comes_up(queue):
     job = queue.start("flaky", args=[5])
-    queue.table.register("w", "localhost", 1, 1, time.time())
-    claimed = queue.table.claim("w", time.time())
+    queue.store.register("w", "localhost", 1, 1, time.time())
+    claimed = queue.store.claim("w", time.time())
     queue.cancel(job.id)  # lands after the attempt failed, before the worker stored the failure
-    queue.table.finish(claimed, "w", Outcome("failed", error=("RuntimeError", "x", None), retry_in=0),
-                       (None, [], 0), None, time.time(), claim_next=False)
+    queue.store.finish(claimed, "w", Outcome("failed", error=("RuntimeError", "x", None), retry_in=0),
+                       Final(), time.time(), claim_next=False)
     assert queue.get(job.id).state == "queued"
-    assert queue.table.claim("w", time.time()) is False
+    assert queue.store.claim("w", time.time()) is False
     done = queue.get(job.id)
     assert (done.state, done.attempts, done.started_at) == ("canceled", 1, None)
     assert done.finished_at is not None

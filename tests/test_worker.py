@@ -10,6 +10,9 @@ import statistics
 import threading
 import time
 
+import pytest
+
+from tests import tasks
 from tests.conftest import wait_for
 
 HEARTBEAT_TIMEOUT = 2.0  # what tests.tasks.build gives the queue and the worker
@@ -164,7 +167,7 @@ def test_a_restarted_worker_takes_back_the_job_its_predecessor_left_running(queu
     time.sleep(HEARTBEAT_TIMEOUT / 2)  # the dead worker's heartbeat is stale when the next one starts
     start_worker(1, wait=False)  # it deletes the dead worker's row, so the row count cannot say it is up
     assert finished(queue, job.id, timeout=5).error.type == "WorkerLost"
-    assert queue.table.counts() == {"queued": 0, "running": 0}
+    assert queue.store.counts() == {"queued": 0, "running": 0}
 
 
 def test_sigterm_lets_a_running_job_finish_within_grace_and_exits_zero(queue, start_worker, db_path):
@@ -198,7 +201,7 @@ def test_sigterm_hands_back_a_job_that_outlives_grace_and_a_later_worker_finishe
     for job_id in (stubborn.id, polite.id, isolated.id):
         job = queue.get(job_id)
         assert (job.state, job.started_at, job.attempts) == ("queued", None, 0), job
-    assert queue.table.counts() == {"queued": 3, "running": 0}
+    assert queue.store.counts() == {"queued": 3, "running": 0}
     assert "handed back" in worker.output()
     queue.cancel(polite.id)
     queue.cancel(isolated.id)
@@ -270,7 +273,7 @@ def test_300_starts_from_16_threads_with_a_worker_running_lose_nothing(queue, st
     started = time.monotonic() - began
     assert errors == []
     assert len(ids) == len(set(ids)) == 300
-    wait_for(lambda: queue.table.counts() == {"queued": 0, "running": 0}, timeout=60, interval=0.05)
+    wait_for(lambda: queue.store.counts() == {"queued": 0, "running": 0}, timeout=60, interval=0.05)
     took = time.monotonic() - began
     with sqlite3.connect(db_path) as conn:
         states = dict(conn.execute("select state, count(*) from lilqueue_job group by state").fetchall())
@@ -332,8 +335,35 @@ def test_a_canceled_job_that_fails_afterwards_is_not_retried(queue, start_worker
     done = finished(queue, job.id)
     time.sleep(0.3)
     again = queue.get(job.id)
-    assert again.finished and again.attempts == 1, again
-    assert done.state == again.state
+    assert (done.state, done.error.type) == ("failed", "RuntimeError"), done
+    assert (again.state, again.attempts) == ("failed", 1), again
+    assert not [line for line in again.logs if "retrying" in line.message], again.logs
+
+
+@pytest.mark.parametrize("task", ["progress_when_locked", "progress_when_locked_isolated"])
+def test_progress_on_a_locked_database_raises_storage_error_after_the_queues_busy_timeout(
+        db_path, tmp_path, task):
+    # The isolated child opens the store again: it must do so with the queue's busy timeout
+    # (1 s here), not the default 10 s, and translate the database's error as a thread does.
+    queue = tasks.build(db_path, busy_timeout=1.0, heartbeat_timeout=30.0)
+    worker = queue.worker(threads=1).start()
+    flag = tmp_path / "locked"
+    try:
+        job = queue.start(task, args=[str(flag)])
+        running(queue, job.id)
+        locker = sqlite3.connect(db_path, isolation_level=None)
+        locker.execute("begin immediate")
+        flag.touch()
+        time.sleep(4.0)
+        locker.execute("rollback")
+        locker.close()
+        done = finished(queue, job.id)
+    finally:
+        worker.stop(grace=5)
+    assert done.state == "succeeded", done.error
+    assert done.result["error"] == "StorageError", done.result
+    assert "locked" in done.result["detail"]
+    assert 0.8 < done.result["seconds"] < 3.0, done.result
 
 
 def test_a_job_canceled_while_its_worker_was_dead_ends_canceled_and_does_not_run_again(

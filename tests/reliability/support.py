@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import pickle
+import re
 import signal
 import sqlite3
 import subprocess
@@ -124,3 +125,11 @@ def messages_by_job(db_path: str) -> collections.Counter:
         for (data,) in rows(db_path, f"select data from {table}"):
             found[pickle.loads(data).id] += 1  # Huey's default serializer: a pickled Message
     return found
+
+
+def stray_tracebacks(log: str) -> list[str]:
+    """The records of a worker's log that carry a traceback, other than a failed task's: the
+    worker logs those on purpose, once each, after its line "job ID TASK failed after ..."."""
+    records = re.split(r"(?m)^(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} )", log)
+    return [r for r in records if "Traceback (most recent call last)" in r
+            and not re.match(r"\S+ \S+ (ERROR|WARNING) lilqueue\.worker: job \S+ \S+ failed after ", r)]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import lilqueue
-from lilqueue.jobtable import Claim, Outcome
+from lilqueue.store import Claim, Final, Outcome
 from tests import tasks
 
 FINISHED = ("succeeded", "failed", "canceled")
@@ -36,7 +36,7 @@ class JobStateMachine(RuleBasedStateMachine):
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="lilqueue-sm-")
         self.queue = tasks.build(os.path.join(self.directory, "jobs.db"))
-        self.table = self.queue.table
+        self.table = self.queue.store
         self.names = itertools.count()
         self.workers = [self._register(), self._register()]
         self.claims: list[tuple[Claim, str]] = []       # held by live workers
@@ -114,7 +114,7 @@ class JobStateMachine(RuleBasedStateMachine):
             "hand_back": Outcome("queued", hand_back=True),
         }[how]
         before = self._rows()[claim.id]
-        self.table.finish(claim, worker, outcome, (None, [], 0), None, time.time(), claim_next=False)
+        self.table.finish(claim, worker, outcome, Final(), time.time(), claim_next=False)
         after = self._rows()[claim.id]
         if held is self.zombies:
             assert after == before

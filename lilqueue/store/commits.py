@@ -1,16 +1,18 @@
-"""Noticing commits to the SQLite file without reading any table.
+"""Noticing commits to a SQLite file without reading any table.
 
 ``PRAGMA data_version`` changes when any other connection (in this process or another)
-commits, and costs microseconds. The worker's and the web process's watcher threads poll
-it every few milliseconds and read tables only when it moved.
+commits, and costs microseconds. The worker's monitor and the web process's watcher poll it
+every few milliseconds and read tables only when it moved.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from .base import Commits
 
-class DataVersion:
+
+class DataVersion(Commits):
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._last = self._read()
@@ -19,7 +21,6 @@ class DataVersion:
         return self._conn.execute("pragma data_version").fetchone()[0]
 
     def changed(self) -> bool:
-        """True if another connection committed since the last call."""
         value = self._read()
         if value == self._last:
             return False

@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import sqlite3
 import threading
 import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-import peewee as pw
-
-from . import outcome as outcomes
-from .context import CurrentJob, _current
-from .errors import Canceled, StorageError
-from .jobtable import Claim, Outcome
-from .queue import Queue
-from .states import CANCELED, FAILED
-from .task import import_function
+from ..context import CurrentJob
+from ..states import FAILED
+from ..store import Claim, Outcome, open_store
+from ..task import import_function
+from .attempt import attempt, stopped
 
 if TYPE_CHECKING:
-    from .task import Task
+    from ..task import Task
 
 KILL_GRACE = 2.0
 _context_lock = threading.Lock()
@@ -54,12 +49,10 @@ def run_in_child(task: Task, claim: Claim, ctx: CurrentJob, worker: str) -> Outc
     mp = _mp_context(task)
     receiver, sender = mp.Pipe(duplex=False)
     queue = task.queue
-    settings = {"path": queue.path, "name": queue.name, "max_logs": queue.max_logs,
-                "progress_interval": queue.progress_interval, "synchronous": queue.synchronous}
     function = (task.func.__module__, task.func.__qualname__)
     child = mp.Process(target=child_main, daemon=True, name=f"lilqueue-job-{claim.id}",
-                       args=(function, settings, task.name, claim.id, worker, claim.attempts,
-                             claim.args, claim.kwargs, sender))
+                       args=(function, queue.store.spec, queue.progress_interval, task.name, claim.id,
+                             worker, claim.attempts, claim.args, claim.kwargs, sender))
     child.start()
     sender.close()
     deadline = None if task.timeout is None else time.monotonic() + task.timeout
@@ -76,7 +69,7 @@ def run_in_child(task: Task, claim: Claim, ctx: CurrentJob, worker: str) -> Outc
                 return _from_child(None, child)
             if ctx.stop_reason is not None:
                 _terminate(child)
-                return outcomes.stopped(ctx)
+                return stopped(ctx)
             if deadline is not None and time.monotonic() > deadline:
                 _terminate(child)
                 return Outcome(FAILED, error=("TimeoutError",
@@ -102,30 +95,25 @@ def _terminate(child: multiprocessing.process.BaseProcess) -> None:
         child.join()
 
 
-def child_main(function: tuple[str, str], settings: dict, task: str, job_id: str, worker: str,
-               attempt: int, args: list, kwargs: dict, conn: Connection) -> None:
-    """The child's side: its own connection to the same file, the function found by reference."""
+def child_main(function: tuple[str, str], spec: dict, interval: float, task: str, job_id: str,
+               worker: str, attempts: int, args: list, kwargs: dict, conn: Connection) -> None:
+    """The child's side: the queue's store opened again as it is configured (``spec``), the
+    function found by reference, and the same attempt as in a worker thread."""
     # Ctrl-C in a terminal reaches the whole process group; only the worker decides when a job stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     func = import_function(*function)
-    queue = Queue(settings.pop("path"), **settings)
-    ctx = CurrentJob(queue.table, job_id, task, worker, attempt, queue.progress_interval, queue.max_logs)
-    threading.Thread(target=_flush_when_quiet, args=(ctx, queue.progress_interval), daemon=True).start()
-    _current.set(ctx)
-    try:
-        result = outcomes.succeeded(func(*args, **kwargs))
-    except Canceled:
-        result = Outcome(CANCELED)
-    except BaseException as exc:  # the child reports every failure, SystemExit included
-        result = outcomes.failed(exc)
+    store = open_store(**spec)
+    ctx = CurrentJob(store, job_id, task, worker, attempts, interval, spec["max_logs"])
+    threading.Thread(target=_flush_when_quiet, args=(ctx, store.errors, interval), daemon=True).start()
+    outcome = attempt(func, args, kwargs, ctx)
     ctx.flush()
-    conn.send(result)
+    conn.send(outcome)
 
 
-def _flush_when_quiet(ctx: CurrentJob, interval: float) -> None:
+def _flush_when_quiet(ctx: CurrentJob, errors: tuple[type[BaseException], ...], interval: float) -> None:
     while True:
         time.sleep(max(interval, 0.05))
         try:
             ctx.flush(due_only=True)
-        except (sqlite3.Error, pw.DatabaseError, StorageError):
+        except errors:
             pass  # the task's own next write meets the same error and reports it

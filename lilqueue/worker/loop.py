@@ -1,6 +1,6 @@
-"""The worker: threads that take jobs and run them, and one monitor thread that watches the
-SQLite file, beats the heartbeat, takes back jobs of dead workers, releases due retries,
-prunes old jobs and writes progress left pending by quiet tasks.
+"""The worker: threads that take jobs and run them, one monitor thread that watches for
+commits, releases due retries, prunes old jobs and writes progress left pending by quiet tasks,
+and one heartbeat thread that also takes back the jobs of dead workers.
 
     worker = queue.worker(threads=4)
     worker.run()        # blocks; SIGTERM/SIGINT stop it gracefully, a second one at once
@@ -13,36 +13,29 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import peewee as pw
-
-from . import outcome as outcomes
-from .context import CurrentJob, _current
-from .errors import Canceled, ConfigurationError, LilqueueError
+from ..context import CurrentJob
+from ..settings import WORKER
+from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
+from ..store import Claim, Outcome
+from .attempt import attempt, with_retry
 from .isolation import run_in_child
-from .jobtable import Claim, Outcome
-from .states import FAILED
-from .watch import DataVersion
 
 if TYPE_CHECKING:
-    from .queue import Queue
-    from .task import Task
+    from ..queue import Queue
 
 log = logging.getLogger("lilqueue.worker")
 
-POLL_INTERVAL = 0.004      # how often an idle worker looks for commits (~0.6 % of a core)
 TRAILING_FLUSH = 0.05      # how often pending progress of quiet tasks is checked
 PRUNE_EVERY = 600.0
 # A heartbeat every timeout/5; silent for 3/4 of the timeout means dead. Reaping runs every
 # timeout/5 too, so a dead worker's jobs are taken back within the timeout.
 STALE_AFTER = 0.75
 RETRY_STORAGE = 1.0        # pause after a failed write (disk full, read-only), then retry
-DB_ERRORS = (sqlite3.Error, pw.DatabaseError, LilqueueError)
 
 
 @dataclass
@@ -52,21 +45,17 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, queue: Queue, threads: int = 2, grace: float = 10.0,
-                 poll_interval: float = POLL_INTERVAL) -> None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ConfigurationError(f"threads must be a whole number >= 1, not {threads!r}")
-        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
-            raise ConfigurationError(f"grace must be seconds >= 0, not {grace!r}")
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
-                or not 0.0005 <= poll_interval <= 1:
-            raise ConfigurationError(f"poll_interval must be seconds from 0.0005 to 1, not {poll_interval!r}")
+    """Runs a queue's jobs; see the module docstring. Options: see ``lilqueue.settings.WORKER``."""
+
+    def __init__(self, queue: Queue, threads: int = WORKER.threads, grace: float = WORKER.grace,
+                 poll_interval: float = WORKER.poll_interval) -> None:
         self.queue = queue
-        self.threads = threads
-        self.grace = float(grace)
-        self.poll_interval = poll_interval
+        self.threads = WORKER.check("threads", threads)
+        self.grace = WORKER.check("grace", grace)
+        self.poll_interval = WORKER.check("poll_interval", poll_interval)
         self.id = ""
-        self._table = queue.table
+        self._store = queue.store
+        self._errors = queue.store.errors
         self._stopping = threading.Event()   # take no new jobs
         self._hurry = threading.Event()      # a second signal: no grace
         self._done = threading.Event()       # the monitor may exit
@@ -80,7 +69,7 @@ class Worker:
     def start(self) -> Worker:
         """Register and start the threads; returns at once."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
+        self._store.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
         self._reap()
         self._helpers = [threading.Thread(target=self._monitor, name="lilqueue-monitor", daemon=True),
                          threading.Thread(target=self._keep_alive, name="lilqueue-heartbeat", daemon=True)]
@@ -89,7 +78,7 @@ class Worker:
         for thread in self._helpers + self._threads:
             thread.start()
         log.info("worker %s started: %d threads on %s, tasks: %s", self.id, self.threads,
-                 self.queue.path, ", ".join(sorted(self.queue.tasks)) or "(none)")
+                 self._store.location, ", ".join(sorted(self.queue.tasks)) or "(none)")
         return self
 
     def run(self) -> None:
@@ -120,7 +109,7 @@ class Worker:
         while self._busy() and time.monotonic() < deadline and not self._hurry.is_set():
             time.sleep(0.02)
         for running in list(self._running.values()):
-            running.ctx.stop_reason = running.ctx.stop_reason or "shutdown"
+            running.ctx.stop_reason = running.ctx.stop_reason or STOP_SHUTDOWN
         deadline = time.monotonic() + 1.0
         while self._busy() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -129,7 +118,7 @@ class Worker:
         self._done.set()
         for thread in self._helpers:
             thread.join(5)
-        self._table.unregister(self.id)
+        self._store.unregister(self.id)
         log.info("worker %s stopped", self.id)
 
     def _busy(self) -> bool:
@@ -140,11 +129,11 @@ class Worker:
         ctx = running.ctx
         self._running.pop(running.claim.id, None)
         try:
-            self._table.finish(running.claim, self.id, Outcome("queued", hand_back=True),
-                               ctx.final_writes(), ctx._log_count, time.time(), claim_next=False)
+            self._store.finish(running.claim, self.id, Outcome(QUEUED, hand_back=True),
+                               ctx.final_writes(), time.time(), claim_next=False)
             log.warning("job %s %s did not stop in time; handed back to the queue",
                         running.claim.id, running.claim.task)
-        except DB_ERRORS as exc:
+        except self._errors as exc:
             log.error("job %s could not be handed back (%s); another worker will take it back",
                       running.claim.id, exc)
 
@@ -165,8 +154,8 @@ class Worker:
 
     def _claim(self) -> Claim | None | bool:
         try:
-            return self._table.claim(self.id, time.time())
-        except DB_ERRORS as exc:
+            return self._store.claim(self.id, time.time())
+        except self._errors as exc:
             log.error("worker %s cannot take jobs: %s; retrying", self.id, exc)
             self._stopping.wait(RETRY_STORAGE)
             return None
@@ -184,7 +173,7 @@ class Worker:
     def _run(self, claim: Claim) -> Claim | None | bool:
         task = self.queue.tasks.get(claim.task)
         queue = self.queue
-        ctx = CurrentJob(self._table, claim.id, claim.task, self.id, claim.attempts,
+        ctx = CurrentJob(self._store, claim.id, claim.task, self.id, claim.attempts,
                          queue.progress_interval, queue.max_logs)
         self._running[claim.id] = _Running(claim, ctx)
         log.info("job %s %s started (attempt %d)", claim.id, claim.task, claim.attempts)
@@ -195,45 +184,34 @@ class Worker:
         elif task.runs_in_child:
             outcome = run_in_child(task, claim, ctx, self.id)
         else:
-            outcome = self._run_here(task, claim, ctx)
-        if (outcome.state == FAILED and task is not None and claim.attempts <= task.retries
-                and ctx.stop_reason != "canceled"):  # a canceled job is never retried
-            outcome.retry_in = task.retry_delay
+            outcome = attempt(task.func, claim.args, claim.kwargs, ctx)
+        outcome = with_retry(outcome, task, claim.attempts, ctx.stop_reason)
         if self._running.pop(claim.id, None) is None:
             return None  # handed back by stop() while this thread was still busy
         return self._finish(claim, ctx, outcome, began)
-
-    def _run_here(self, task: Task, claim: Claim, ctx: CurrentJob) -> Outcome:
-        token = _current.set(ctx)
-        try:
-            return outcomes.succeeded(task.func(*claim.args, **claim.kwargs))
-        except Canceled:
-            return outcomes.stopped(ctx)
-        except BaseException as exc:  # a task's SystemExit must not end the worker thread
-            return outcomes.failed(exc)
-        finally:
-            _current.reset(token)
 
     def _finish(self, claim: Claim, ctx: CurrentJob, outcome: Outcome, began: float) -> Claim | None | bool:
         final = ctx.final_writes()
         while True:
             try:
-                following = self._table.finish(claim, self.id, outcome, final, ctx._log_count,
-                                               time.time(), claim_next=not self._stopping.is_set())
+                following = self._store.finish(claim, self.id, outcome, final, time.time(),
+                                               claim_next=not self._stopping.is_set())
                 break
-            except DB_ERRORS as exc:
+            except self._errors as exc:
                 log.error("job %s: cannot store its outcome (%s); retrying", claim.id, exc)
                 if self._hurry.wait(RETRY_STORAGE):
                     return None
         took = time.monotonic() - began
         if outcome.hand_back:
             log.info("job %s %s handed back after %.3fs (worker stopping)", claim.id, claim.task, took)
-        elif outcome.retry_in is not None:
-            log.info("job %s %s failed after %.3fs (%s); retrying in %g s", claim.id, claim.task,
-                     took, outcome.error[0], outcome.retry_in)
+        elif outcome.error is not None:
+            kind, text, trace = outcome.error
+            retrying = "" if outcome.retry_in is None else f"; retrying in {outcome.retry_in:g} s"
+            # The traceback goes here, once, for the operator; the job's JSON never carries it.
+            log.log(logging.WARNING if retrying else logging.ERROR, "job %s %s failed after %.3fs (%s: %s)%s%s",
+                    claim.id, claim.task, took, kind, text, retrying, f"\n{trace.rstrip()}" if trace else "")
         else:
-            detail = f" ({outcome.error[0]}: {outcome.error[1]})" if outcome.error else ""
-            log.info("job %s %s %s in %.3fs%s", claim.id, claim.task, outcome.state, took, detail)
+            log.info("job %s %s %s in %.3fs", claim.id, claim.task, outcome.state, took)
         return following
 
     # -- monitoring -----------------------------------------------------------------------
@@ -246,20 +224,20 @@ class Worker:
                 try:
                     self._heartbeat()
                     self._reap()
-                except DB_ERRORS as exc:
+                except self._errors as exc:
                     log.warning("worker %s heartbeat: %s", self.id, exc)
         finally:
-            self.queue.database.close()
+            self._store.close()
 
     def _monitor(self) -> None:
-        watcher = DataVersion(self.queue.path)
+        commits = self._store.commits()
         next_flush = next_release = 0.0
         next_prune = time.monotonic() + 10.0
         try:
             while not self._done.is_set():
                 now = time.monotonic()
                 try:
-                    if watcher.changed():
+                    if commits.changed():
                         self._notify()
                         if self._running:
                             self._apply_cancels()
@@ -267,41 +245,41 @@ class Worker:
                         self._flush_quiet()
                         next_flush = now + TRAILING_FLUSH
                     if now >= next_release:
-                        if self.queue.huey.storage.has_due():
-                            self._table.release_due()
+                        if self._store.has_due():
+                            self._store.release_due()
                         next_release = now + 0.25
                     if now >= next_prune:
-                        pruned = self._table.prune(time.time() - self.queue.retention)
+                        pruned = self._store.prune(time.time() - self.queue.retention)
                         if pruned:
                             log.info("pruned %d finished jobs older than %g s", pruned, self.queue.retention)
                         next_prune = now + PRUNE_EVERY
-                except DB_ERRORS as exc:
+                except self._errors as exc:
                     log.warning("worker %s monitor: %s", self.id, exc)
                     self._done.wait(RETRY_STORAGE)
                 time.sleep(self.poll_interval)
         finally:
-            watcher.close()
-            self.queue.database.close()
+            commits.close()
+            self._store.close()
 
     def _apply_cancels(self) -> None:
-        for job_id in self._table.cancel_requests(self.id):
+        for job_id in self._store.cancel_requests(self.id):
             running = self._running.get(job_id)
             if running is not None and running.ctx.stop_reason is None:
-                running.ctx.stop_reason = "canceled"
+                running.ctx.stop_reason = STOP_CANCELED
 
     def _flush_quiet(self) -> None:
         for running in list(self._running.values()):
             running.ctx.flush(due_only=True)
 
     def _heartbeat(self) -> None:
-        if not self._table.heartbeat(self.id, time.time()):
+        if not self._store.heartbeat(self.id, time.time()):
             log.error("worker %s was taken for dead (no heartbeat for %g s); its jobs were taken back",
                       self.id, self.queue.heartbeat_timeout * STALE_AFTER)
-            self._table.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
+            self._store.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
 
     def _reap(self) -> None:
         now = time.time()
-        for job_id, state in self._table.reap(now - self.queue.heartbeat_timeout * STALE_AFTER, now):
+        for job_id, state in self._store.reap(now - self.queue.heartbeat_timeout * STALE_AFTER, now):
             log.warning("job %s: its worker was lost; the job is now %s", job_id, state)
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee as pw
 
-from .errors import InvalidArguments, JobFinished, JobNotFound, StorageError, UnknownTask
+from ..errors import InvalidArguments, JobFinished, JobNotFound, StorageError, UnknownTask
 
 PROBLEM_TYPE = "application/problem+json"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from .job import Job
+from ..job import Job
 
 REFRESH_SECONDS = 2
 

@@ -8,9 +8,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..job import ID_PATTERN
 from .problems import Problem, bad_request, forbidden, job_not_found
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 SINCE_PATTERN = re.compile(r"\d{1,18}")
 WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
 START_FIELDS = frozenset({"task", "args", "kwargs", "key"})

@@ -32,6 +32,13 @@ class SharedSqliteStorage(SqliteStorage):
     def close(self) -> bool:
         return False
 
+    def initialize_schema(self) -> None:
+        # Huey's DDL runs in a write transaction on every open; once its tables exist, opening
+        # a queue (a web process, an isolated job's child) must not wait for the write lock.
+        if {"task", "schedule", "kv", "counter"} <= set(self.database.get_tables()):
+            return
+        super().initialize_schema()
+
     @contextlib.contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator:
         # Join the caller's transaction when there is one: that is what makes a start atomic.

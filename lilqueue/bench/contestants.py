@@ -1,9 +1,9 @@
 """The benchmark's two contestants: the same tasks on lilqueue and on raw Huey (SqliteHuey),
 and the worker process for each.
 
-    python -m lilqueue.benchworker lilqueue PATH THREADS
-    python -m lilqueue.benchworker huey PATH THREADS
-    python -m lilqueue.benchworker web PATH MAX_WAITERS     (prints the port it listens on)
+    python -m lilqueue.bench.contestants lilqueue PATH THREADS
+    python -m lilqueue.bench.contestants huey PATH THREADS
+    python -m lilqueue.bench.contestants web PATH MAX_WAITERS     (prints the port it listens on)
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import sys
 import time
 
 from huey import SqliteHuey
+from huey.api import TaskWrapper
 
 import lilqueue
-from lilqueue.server import serve
+from lilqueue.web.server import serve
 
 
 def stamp() -> float:
@@ -38,10 +39,10 @@ def build_queue(path: str, **options) -> lilqueue.Queue:
     return queue
 
 
-def build_huey(path: str) -> SqliteHuey:
+def build_huey(path: str) -> tuple[SqliteHuey, TaskWrapper]:
+    """Raw Huey on its own SQLite storage, and its stamp task."""
     huey = SqliteHuey("bench", filename=path)
-    huey.task(name="stamp")(stamp)
-    return huey
+    return huey, huey.task(name="stamp")(stamp)
 
 
 def main(argv: list[str]) -> None:
@@ -52,11 +53,11 @@ def main(argv: list[str]) -> None:
         app = build_queue(path).middleware(max_waiters=number)
         serve(app, "127.0.0.1", 0, ready=lambda server: print(server.server_port, flush=True))
     else:
-        huey = build_huey(path)
+        huey, _ = build_huey(path)
         huey.create_consumer(workers=number, worker_type="thread", periodic=False).run()
 
 
 if __name__ == "__main__":
     # Run the module's own copy, not __main__'s: Huey names tasks after their module.
-    from lilqueue.benchworker import main as package_main
+    from lilqueue.bench.contestants import main as package_main
     package_main(sys.argv[1:])

@@ -8,102 +8,21 @@ from __future__ import annotations
 
 import os
 import platform
-import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import huey
 
-from . import __version__
-from .benchworker import build_huey, build_queue
-from .context import CurrentJob
-
-
-@dataclass
-class Figure:
-    name: str
-    unit: str
-    lilqueue: float | None
-    huey: float | None = None
-    target: str = ""
-    lower_is_better: bool = False
-
-    @property
-    def ratio(self) -> float | None:
-        if not self.lilqueue or not self.huey:
-            return None
-        return self.huey / self.lilqueue if self.lower_is_better else self.lilqueue / self.huey
-
-
-@dataclass
-class Plan:
-    repeats: int
-    enqueue: int
-    bulk: int
-    drain: int
-    drain_threads: tuple[int, ...]
-    pickups: int
-    idle_before_pickup: float
-    long_idle: float
-    idle_window: float
-    hot_loop: int
-    latency_updates: int
-    watched_jobs: int
-    watchers_per_job: int
-    watch_seconds: float
-
-    @classmethod
-    def quick(cls) -> Plan:
-        return cls(repeats=1, enqueue=500, bulk=10_000, drain=1000, drain_threads=(1,), pickups=8,
-                   idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000,
-                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0)
-
-    @classmethod
-    def full(cls) -> Plan:
-        return cls(repeats=5, enqueue=2000, bulk=50_000, drain=5000, drain_threads=(1, 4), pickups=30,
-                   idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
-                   latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0)
-
-
-class WorkerProcess:
-    def __init__(self, kind: str, path: str, threads: int, log: Path) -> None:
-        self._log = open(log, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lilqueue.benchworker", kind, path, str(threads)],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def cpu_seconds(self) -> float:
-        """CPU time of all the process's threads, from schedstat (nanoseconds, not 10 ms ticks)."""
-        total = 0
-        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (FileNotFoundError, ProcessLookupError):
-                pass  # a thread that just ended
-        return total / 1e9
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self._log.close()
+from .. import __version__
+from ..context import CurrentJob
+from .contestants import build_huey, build_queue
+from .figures import Figure, Plan, median_of, percentile, render
+from .processes import WorkerProcess
 
 
 class Contestant:
@@ -116,8 +35,7 @@ class Contestant:
         if kind == "lilqueue":
             self.queue = build_queue(self.path)
         else:
-            self.huey = build_huey(self.path)
-            self.huey_stamp = self.huey._registry.string_to_task("lilqueue.benchworker.stamp")
+            self.huey, self.huey_stamp = build_huey(self.path)
 
     def start_one(self) -> Callable[[float], float]:
         """Start a stamp job; returns a function that waits (up to a timeout) for its stamp."""
@@ -224,7 +142,7 @@ def measure_idle(kind: str, workdir: Path, plan: Plan) -> dict[str, float]:
             long_pickup = (contestant.start_one()(60.0) - began) * 1000
     finally:
         worker.stop()
-    return {"p50": statistics.median(pickups), "p99": _percentile(pickups, 99), "cpu": cpu, "rss": rss,
+    return {"p50": statistics.median(pickups), "p99": percentile(pickups, 99), "cpu": cpu, "rss": rss,
             "long": long_pickup}
 
 
@@ -232,24 +150,15 @@ def measure_hot_loop(workdir: Path, count: int) -> tuple[float, float]:
     """µs per ``progress()`` call in a tight loop, and how many writes it caused."""
     queue = build_queue(str(workdir / "hot.db"))
     job = queue.start("report", args=[1, 0.0])
-    claim = queue.table.claim("bench", time.time())
-    ctx = CurrentJob(queue.table, claim.id, "report", "bench", 1, queue.progress_interval, queue.max_logs)
-    before = queue.table.version(job.id)
+    claim = queue.store.claim("bench", time.time())
+    ctx = CurrentJob(queue.store, claim.id, "report", "bench", 1, queue.progress_interval, queue.max_logs)
+    before = queue.store.version(job.id)
     began = time.perf_counter()
     for i in range(count):
         ctx.progress(i, total=count)
     elapsed = time.perf_counter() - began
     ctx.flush()
-    return elapsed / count * 1e6, queue.table.version(job.id) - before
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def _median(runs: int, measure: Callable[[int], float]) -> float:
-    return statistics.median(measure(i) for i in range(runs))
+    return elapsed / count * 1e6, queue.store.version(job.id) - before
 
 
 def _side_by_side(runs: int, measure: Callable[[str, int], float]) -> tuple[float, float]:
@@ -267,7 +176,7 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
         out(f"files in {workdir} (synchronous=FULL on both); medians of {plan.repeats} run(s)")
         lq, hu = _side_by_side(plan.repeats, lambda kind, i: measure_enqueue(kind, workdir, plan.enqueue, f"enq{i}"))
         figures.append(Figure("enqueue, one job per start()", "jobs/s", lq, hu, ">= 1.0x"))
-        bulk = _median(plan.repeats, lambda i: measure_bulk(workdir, plan.bulk, f"bulk{i}"))
+        bulk = median_of(plan.repeats, lambda i: measure_bulk(workdir, plan.bulk, f"bulk{i}"))
         figures.append(Figure(f"bulk start_many({plan.bulk})", "jobs/s", bulk, None, ">= 50,000"))
         for threads in plan.drain_threads:
             lq, hu = _side_by_side(plan.repeats, partial(measure_drain, workdir, plan.drain, threads))
@@ -296,7 +205,7 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
 
 
 def web_figures(workdir: Path, plan: Plan) -> list[Figure]:
-    from . import benchweb
+    from . import web as benchweb
 
     # One progress() call every 0.25 s: each crosses the 0.2 s interval, so each is written at once.
     latency = benchweb.measure_progress_latency(workdir, plan.latency_updates, 0.25)
@@ -317,25 +226,6 @@ def web_figures(workdir: Path, plan: Plan) -> list[Figure]:
         Figure(f"watcher DB reads per change, 1,000 waiters (1 waiter: {reads_one})", "reads", reads_many, None,
                "same as with 1", lower_is_better=True),
     ]
-
-
-def render(figures: list[Figure]) -> str:
-    rows = [("figure", "unit", "lilqueue", "raw huey", "ratio", "target")]
-    for f in figures:
-        rows.append((f.name, f.unit, _fmt(f.lilqueue), _fmt(f.huey),
-                     "" if f.ratio is None else f"{f.ratio:.2f}x", f.target))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
 
 
 def main(quick: bool) -> int:

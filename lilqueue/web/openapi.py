@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .states import STATES
+from ..job import ID_PATTERN, JSON_SCHEMA, KEY_LIMIT
 
 if TYPE_CHECKING:
-    from .queue import Queue
+    from ..queue import Queue
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 JOB = {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
 ID = {"name": "id", "in": "path", "required": True,
-      "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}}
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-NULLABLE_STRING = {"type": ["string", "null"]}
-TIME = {"type": ["string", "null"], "format": "date-time"}
+      "schema": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
@@ -100,27 +97,8 @@ def _schemas(task_names: list[str]) -> dict[str, Any]:
             "type": "object", "required": ["task"], "additionalProperties": False,
             "properties": {"task": {"type": "string", "enum": task_names} if task_names else {"type": "string"},
                            "args": {"type": "array"}, "kwargs": {"type": "object"},
-                           "key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}}},
-        "Job": {
-            "type": "object",
-            "required": ["id", "url", "task", "state", "version", "progress", "logs", "result", "error",
-                         "attempts", "cancel_requested", "created_at", "started_at", "finished_at"],
-            "properties": {
-                "id": {"type": "string"}, "url": {"type": "string"}, "task": {"type": "string"},
-                "state": {"type": "string", "enum": list(STATES)}, "version": {"type": "integer"},
-                "progress": {"type": "object", "properties": {
-                    "current": NULLABLE_NUMBER, "total": NULLABLE_NUMBER, "percent": NULLABLE_NUMBER,
-                    "message": NULLABLE_STRING}},
-                "logs": {"type": "array", "items": {"type": "object", "properties": {
-                    "ts": {"type": "string", "format": "date-time"}, "level": {"type": "string"},
-                    "message": {"type": "string"}}}},
-                "logs_dropped": {"type": "integer"},
-                "result": {},
-                "error": {"type": ["object", "null"], "properties": {
-                    "type": {"type": "string"}, "message": {"type": "string"}}},
-                "attempts": {"type": "integer"}, "key": NULLABLE_STRING,
-                "cancel_requested": {"type": "boolean"},
-                "created_at": TIME, "started_at": TIME, "finished_at": TIME}},
+                           "key": {"type": ["string", "null"], "minLength": 1, "maxLength": KEY_LIMIT}}},
+        "Job": JSON_SCHEMA,
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail"],
             "properties": {"type": {"type": "string"}, "title": {"type": "string"},
@@ -128,5 +106,5 @@ def _schemas(task_names: list[str]) -> dict[str, Any]:
         "Health": {
             "type": "object", "required": ["status", "queued", "running"],
             "properties": {"status": {"type": "string"}, "queued": {"type": "integer"},
-                           "running": {"type": "integer"}, "heartbeat_age": NULLABLE_NUMBER}},
+                           "running": {"type": "integer"}, "heartbeat_age": {"type": ["number", "null"]}}},
     }

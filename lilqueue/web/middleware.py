@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from .errors import ConfigurationError
-from .longpoll import Watcher
+from ..errors import ConfigurationError
+from ..settings import MIDDLEWARE
 from .problems import PROBLEM_TYPE, Problem, not_found
 from .routes import Routes
+from .watcher import Watcher
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .queue import Queue
+    from ..job import Job
+    from ..queue import Queue
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 Identify = Callable[[dict], "str | None"]
@@ -53,21 +54,16 @@ class Middleware:
 
     def __init__(self, queue: Queue, app: WSGIApp | None = None, prefix: str = "/jobs", *,
                  identify: Identify | None = None, authorize: Authorize | None = None,
-                 max_waiters: int = 500, max_wait: float = 25.0, max_body: int = 64 * 1024,
-                 stream_lifetime: float = 300.0, heartbeat: float = 15.0,
-                 cors_origins: Iterable[str] | None = None) -> None:
-        prefix = prefix.rstrip("/")
-        if not PREFIX_PATTERN.fullmatch(prefix):
+                 max_waiters: int = MIDDLEWARE.max_waiters, max_wait: float = MIDDLEWARE.max_wait,
+                 max_body: int = MIDDLEWARE.max_body, stream_lifetime: float = MIDDLEWARE.stream_lifetime,
+                 heartbeat: float = MIDDLEWARE.heartbeat, cors_origins: Iterable[str] | None = None) -> None:
+        if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix.rstrip("/")):
             raise ConfigurationError(f"prefix must look like '/jobs' (or ''), not {prefix!r}")
+        prefix = prefix.rstrip("/")
         if not prefix and app is not None:
             raise ConfigurationError("a middleware in front of an app needs a prefix such as '/jobs'")
-        for name, value in (("max_wait", max_wait), ("stream_lifetime", stream_lifetime),
-                            ("heartbeat", heartbeat)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 86400:
-                raise ConfigurationError(f"{name} must be seconds > 0, not {value!r}")
-        for name, value in (("max_waiters", max_waiters), ("max_body", max_body)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be a whole number >= 1, not {value!r}")
+        max_waiters = MIDDLEWARE.check("max_waiters", max_waiters)
+        max_body = MIDDLEWARE.check("max_body", max_body)
         for name, hook in (("identify", identify), ("authorize", authorize), ("app", app)):
             if hook is not None and not callable(hook):
                 raise ConfigurationError(f"{name} must be callable, not {hook!r}")
@@ -78,10 +74,10 @@ class Middleware:
         self.prefix = prefix
         self.identify = identify
         self.authorize = authorize
-        self.max_wait = float(max_wait)
+        self.max_wait = MIDDLEWARE.check("max_wait", max_wait)
         self.max_body = max_body
-        self.stream_lifetime = float(stream_lifetime)
-        self.heartbeat = float(heartbeat)
+        self.stream_lifetime = MIDDLEWARE.check("stream_lifetime", stream_lifetime)
+        self.heartbeat = MIDDLEWARE.check("heartbeat", heartbeat)
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins or ())
         self.watcher = Watcher(queue, max_waiters=max_waiters)
         self._routes = Routes(self)
@@ -152,12 +148,6 @@ class Middleware:
 
     def __repr__(self) -> str:
         return f"<Middleware {self.prefix or '/'} for {self.queue!r}>"
-
-
-def make_middleware(queue: Queue, app: WSGIApp | None = None, prefix: str = "/jobs",
-                    **options: Any) -> Middleware:
-    """``queue.middleware(...)``: see ``Middleware`` for the options."""
-    return Middleware(queue, app, prefix, **options)
 
 
 def _phrase(status: int) -> str:

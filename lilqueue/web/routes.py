@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
+from ..errors import JobNotFound, WaitersFull
+from ..job import Job
 from . import openapi, statuspage
-from .errors import JobNotFound
-from .job import Job
-from .longpoll import WaitersFull
+from .inputs import JSON_TYPE, SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
 from .problems import PROBLEM_TYPE, Problem, bad_request, forbidden, job_not_found, not_found, problem_for
-from .webinput import JSON_TYPE, SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
 
 if TYPE_CHECKING:
-    from .web import Middleware
+    from .middleware import Middleware
 
 logger = logging.getLogger("lilqueue.web")
 
@@ -147,8 +146,8 @@ class Routes:
         return _json({"tasks": listed})
 
     def health(self) -> bottle.HTTPResponse:
-        counts = self.queue.table.counts()
-        beat = self.queue.table.freshest_heartbeat()
+        counts = self.queue.store.counts()
+        beat = self.queue.store.freshest_heartbeat()
         age = None if beat is None else round(max(time.time() - beat, 0.0), 3)
         members = {"queued": counts["queued"], "running": counts["running"], "heartbeat_age": age}
         if age is None or age > self.queue.heartbeat_timeout:
@@ -174,10 +173,9 @@ class Routes:
 
         @functools.wraps(callback)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            database = self.queue.database
-            was_closed = database.is_closed()
             try:
-                return callback(*args, **kwargs)
+                with self.queue.store.scope():
+                    return callback(*args, **kwargs)
             except Problem as problem:
                 return _problem(problem)
             except Exception as exc:
@@ -190,18 +188,13 @@ class Routes:
                 elif problem.status >= 500:
                     logger.warning("answering %d: %s", problem.status, exc)
                 return _problem(problem)
-            finally:
-                if was_closed and not database.is_closed():
-                    database.close()
 
         return guarded
 
     def _release_connection(self) -> None:
-        """Close this thread's SQLite connection before a long wait: an idle connection per
-        waiting request would cost memory (its page cache) for nothing."""
-        database = self.queue.database
-        if not database.is_closed() and not database.in_transaction():
-            database.close()
+        """Close this thread's connection before a long wait: an idle connection per waiting
+        request would cost memory (its page cache) for nothing."""
+        self.queue.store.close()
 
     def _viewable(self, environ: dict, job_id: str, action: str = "view", known: Job | None = None) -> Job:
         try:

@@ -1,10 +1,11 @@
 """One watcher thread per web process wakes the requests that wait for a job to change.
 
-The watcher polls ``PRAGMA data_version`` (microseconds, no table read) every few
-milliseconds while anyone waits. When another connection committed, it reads the versions of
-all watched jobs in ONE query, loads each job whose version grew ONCE, and hands that
-snapshot to every request waiting on it. Waiting requests never touch the database, so the
-reads per change do not grow with the number of waiters.
+The watcher asks the store whether anyone committed (on SQLite ``PRAGMA data_version``:
+microseconds, no table read) every few milliseconds while anyone waits. When another
+connection committed, it reads the versions of all watched jobs in ONE query, loads each job
+whose version grew ONCE, and hands that snapshot to every request waiting on it. Waiting
+requests never touch the database, so the reads per change do not grow with the number of
+waiters.
 
     watcher = Watcher(queue, max_waiters=500)
     job = queue.get(job_id)
@@ -15,17 +16,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
-from .errors import JobNotFound
-from .job import Job
-from .queue import Queue
-from .watch import DataVersion
+from ..errors import JobNotFound, WaitersFull
+from ..job import Job
+from ..store import Commits
+
+if TYPE_CHECKING:
+    from ..queue import Queue
 
 logger = logging.getLogger("lilqueue.web")
-
-
-class WaitersFull(Exception):
-    """Raised by ``Watcher.wait`` when ``max_waiters`` requests are already waiting."""
 
 
 class _Entry:
@@ -114,20 +114,20 @@ class Watcher:
             self._thread.start()
 
     def _run(self) -> None:
-        data_version = DataVersion(self.queue.path)
+        commits = self.queue.store.commits()
         try:
             while not self._stop.is_set():
                 try:
-                    self._look(data_version)
+                    self._look(commits)
                 except Exception:
                     logger.exception("long-poll watcher failed to read the job table; retrying")
                     self._stop.wait(0.5)
                 self._stop.wait(self.interval)
         finally:
-            data_version.close()
-            self.queue.database.close()
+            commits.close()
+            self.queue.store.close()
 
-    def _look(self, data_version: DataVersion) -> None:
+    def _look(self, commits: Commits) -> None:
         with self._lock:
             if not self._entries:
                 self._wake.clear()
@@ -137,9 +137,9 @@ class Watcher:
         if idle:
             # Nobody waits: sleep without polling until the next waiter arrives.
             self._wake.wait()
-            data_version.changed()
+            commits.changed()
             return
-        changed = data_version.changed()
+        changed = commits.changed()
         with self._lock:
             fresh, self._fresh = self._fresh, set()
             ids = list(self._entries) if changed else [i for i in fresh if i in self._entries]
@@ -147,7 +147,7 @@ class Watcher:
         if not ids:
             return
         self.queries += 1
-        versions = self.queue.table.versions(ids)
+        versions = self.queue.store.versions(ids)
         for job_id, old in known.items():
             now = versions.get(job_id)
             if now is not None and now <= old:
@@ -156,7 +156,7 @@ class Watcher:
             if now is not None:
                 self.queries += 1
                 try:
-                    job = self.queue.table.get(job_id)
+                    job = self.queue.store.get(job_id)
                 except JobNotFound:
                     pass
             self._publish(job_id, job)

@@ -1,73 +1,64 @@
-"""Every read and write of the job table: the job state machine, in SQL.
+"""The SQLite engine: lilqueue's tables and Huey's in one file, the job state machine in SQL.
+
+    store = SqliteStore("app.db", name="lilqueue", synchronous="full", busy_timeout=10.0, ...)
 
 Each transition is one short transaction on the calling thread's peewee connection. Writes
 begin IMMEDIATE (the database's default lock type), so two writers queue on SQLite's busy
 timeout instead of failing with "database is locked" when a read lock cannot be upgraded.
 Worker writes are guarded by ``worker = ?``: once a job was reaped or handed back, the worker
-that lost it can no longer change it.
+that lost it can no longer change it. See ``base.py`` for who calls what.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any
 
 import peewee as pw
 from huey import Huey
 from huey.utils import utcnow
 
-from .errors import JobFinished, JobNotFound, StorageError
-from .job import Job
-from .states import CANCELED, FAILED, FINISHED, QUEUED, RUNNING
+from ..errors import ConfigurationError, JobFinished, JobNotFound, StorageError
+from ..job import Job
+from ..states import CANCELED, FAILED, FINISHED, QUEUED, RUNNING, STOP_CANCELED, STOP_LOST
+from . import base, schema
+from .base import Claim, Final, MessageFactory, NewJob, Outcome, RetriesOf
+from .commits import DataVersion
+from .hueystorage import SharedSqliteStorage
+from .schema import JOB, LOG, WORKER
+from .sqlitefile import open_database, use_wal
 
-JOB = "lilqueue_job"
-LOG = "lilqueue_log"
-WORKER = "lilqueue_worker"
 WORKER_LOST = "WorkerLost"
 
 
-@dataclass
-class Claim:
-    """A job a worker has just marked running."""
-    id: str
-    task: str
-    args: list
-    kwargs: dict
-    attempts: int
+class SqliteStore(base.Store):
+    errors = (sqlite3.Error, pw.DatabaseError, StorageError)
 
-
-@dataclass
-class Outcome:
-    """How an attempt ended, as the worker reports it."""
-    state: str
-    result: str | None = None
-    error: tuple[str, str, str | None] | None = None
-    retry_in: float | None = None  # failed, but goes back to the queue after this many seconds
-    hand_back: bool = False        # not finished: the worker stopped; give the job to another
-
-
-@dataclass
-class NewJob:
-    job: Job       # the snapshot ``start`` returns
-    args: str      # the arguments as stored: JSON
-    kwargs: str
-    message: bytes  # the serialized Huey message that carries the job to a worker
-
-
-class JobTable:
-    def __init__(self, database: pw.SqliteDatabase, huey: Huey, max_logs: int,
-                 make_message: Callable[[str, str, list, dict], Any],
-                 retries_of: Callable[[str], int]) -> None:
-        self.database = database
-        self.huey = huey
+    def __init__(self, path: str, *, name: str, synchronous: str, busy_timeout: float, max_logs: int,
+                 make_message: MessageFactory | None = None, retries_of: RetriesOf | None = None) -> None:
+        self.location = os.path.abspath(path)
+        # Everything that shapes this store: another process opens the same with open_store(**spec).
+        self.spec = {"location": self.location, "name": name, "synchronous": synchronous,
+                     "busy_timeout": busy_timeout, "max_logs": max_logs}
         self.max_logs = max_logs
         self._make_message = make_message
-        self._retries_of = retries_of
+        self._retries_of = retries_of or (lambda task: 0)
+        self.database = open_database(self.location, synchronous, busy_timeout)
+        try:
+            use_wal(self.database, busy_timeout)
+            schema.create(self.database)
+            self.huey = Huey(name, results=False, utc=True, storage_class=SharedSqliteStorage,
+                             database=self.database)
+        except (sqlite3.Error, pw.DatabaseError) as exc:
+            raise ConfigurationError(f"cannot open the job database {self.location!r}: {exc}") from exc
+        finally:
+            # No connection outlives setup: a process forked later must not inherit one.
+            self.database.close()
+            self.database.close_idle()
 
     # -- starting -------------------------------------------------------------------------
 
@@ -127,7 +118,7 @@ class JobTable:
             names = [d[0] for d in cursor.description]
             logs = self._execute(f"select ts, level, message from {LOG} where job_id = ? order by id",
                                  (job_id,)).fetchall()
-        return Job.from_row(dict(zip(names, row, strict=True)), logs)
+        return schema.job_from_row(dict(zip(names, row, strict=True)), logs)
 
     def version(self, job_id: str) -> int | None:
         row = self._execute(f"select version from {JOB} where id = ?", (job_id,)).fetchone()
@@ -190,6 +181,9 @@ class JobTable:
     def _has_messages(self) -> bool:
         return self.huey.storage.has_messages()
 
+    def has_due(self) -> bool:
+        return self.huey.storage.has_due()
+
     def _claim_locked(self, worker: str, now: float) -> Claim | None | bool:
         data = self.huey.storage.dequeue()
         if data is None:
@@ -207,12 +201,12 @@ class JobTable:
         return Claim(job_id, row[0], json.loads(row[1]), json.loads(row[2]), row[3])
 
     def record(self, job_id: str, worker: str, progress: tuple | None, lines: list, dropped: int,
-               log_count: int | None) -> tuple[str, int | None]:
-        """Store progress and log lines of a running job. Returns ``("running" | "canceled" |
-        "lost", log_count)``: whether the task should go on, and how many lines the job keeps."""
-        with self.database.atomic():
-            status = self._record_locked(job_id, worker, progress, lines, dropped, log_count)
-        return status
+               log_count: int | None) -> tuple[str | None, int | None]:
+        """Store progress and log lines of a running job. Returns why the task should stop
+        (None: go on) and how many lines the job keeps."""
+        with self._writing():
+            with self.database.atomic():
+                return self._record_locked(job_id, worker, progress, lines, dropped, log_count)
 
     def _record_locked(self, job_id, worker, progress, lines, dropped, log_count):
         if progress is not None:
@@ -226,10 +220,10 @@ class JobTable:
                 f"update {JOB} set version = version + 1 where id = ? and worker = ? and state = ?"
                 " returning cancel_requested", (job_id, worker, RUNNING)).fetchone()
         if row is None:
-            return "lost", log_count
+            return STOP_LOST, log_count
         if lines or dropped:
             log_count = self._append_logs(job_id, lines, dropped, log_count)
-        return ("canceled" if row[0] else "running"), log_count
+        return (STOP_CANCELED if row[0] else None), log_count
 
     def _append_logs(self, job_id: str, lines: list, dropped: int, log_count: int | None) -> int:
         self.database.cursor().executemany(
@@ -249,15 +243,15 @@ class JobTable:
                           (excess + dropped, job_id))
         return log_count
 
-    def finish(self, claim: Claim, worker: str, outcome: Outcome, final: tuple, log_count: int | None,
-               now: float, claim_next: bool) -> Claim | None | bool:
+    def finish(self, claim: Claim, worker: str, outcome: Outcome, final: Final, now: float,
+               claim_next: bool) -> Claim | None | bool:
         """Store how an attempt ended (with the last progress and lines), and, with
         ``claim_next``, take the next job in the same transaction."""
-        progress, lines, dropped = final
         with self._writing():
             with self.database.atomic():
-                if progress is not None or lines or dropped:
-                    self._record_locked(claim.id, worker, progress, lines, dropped, log_count)
+                if final.progress is not None or final.lines or final.dropped:
+                    self._record_locked(claim.id, worker, final.progress, final.lines, final.dropped,
+                                        final.log_count)
                 if outcome.hand_back or outcome.retry_in is not None:
                     self._requeue(claim, worker, outcome, now)
                 else:
@@ -283,11 +277,13 @@ class JobTable:
         if outcome.error is not None:
             kind, text, _ = outcome.error
             delay = outcome.retry_in or 0
-            self._insert_line(claim.id, now, "warning",
+            self.log_line(claim.id, now, "warning",
                               f"attempt {claim.attempts} failed ({kind}: {text}); retrying in {delay:g} s")
         self._send(claim.id, claim.task, claim.args, claim.kwargs, outcome.retry_in or 0)
 
     def _send(self, job_id: str, task: str, args: list, kwargs: dict, delay: float) -> None:
+        if self._make_message is None:
+            raise TypeError("this store was opened without a message factory: it cannot requeue jobs")
         message = self._make_message(job_id, task, args, kwargs)
         if delay > 0:
             message.eta = utcnow() + timedelta(seconds=delay)
@@ -295,7 +291,7 @@ class JobTable:
         else:
             self.huey.enqueue(message)
 
-    def _insert_line(self, job_id: str, now: float, level: str, message: str) -> None:
+    def log_line(self, job_id: str, now: float, level: str, message: str) -> None:
         self._execute(f"insert into {LOG} (job_id, ts, level, message) values (?, ?, ?, ?)",
                       (job_id, now, level, message))
 
@@ -342,7 +338,7 @@ class JobTable:
                 elif attempts <= self._retries_of(task):
                     self._execute(f"update {JOB} set state = ?, worker = null, started_at = null,"
                                   " version = version + 1 where id = ?", (QUEUED, job_id))
-                    self._insert_line(job_id, now, "warning",
+                    self.log_line(job_id, now, "warning",
                                       f"attempt {attempts} was lost with its worker {worker}; retrying")
                     self._send(job_id, task, json.loads(args), json.loads(kwargs), 0)
                     reaped.append((job_id, QUEUED))
@@ -371,25 +367,21 @@ class JobTable:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def commits(self) -> DataVersion:
+        return DataVersion(self.location)
+
     def _execute(self, sql: str, params: Sequence = ()) -> sqlite3.Cursor:
         return self.database.cursor().execute(sql, params)
 
-    def _writing(self) -> _StorageErrors:
-        return _StorageErrors()
-
-
-class _StorageErrors:
-    """Turns SQLite's "readonly", "full" and "locked" into StorageError for callers."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, (sqlite3.OperationalError, pw.OperationalError)):
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turns SQLite's "readonly", "full" and "locked" into StorageError for callers."""
+        try:
+            yield
+        except (sqlite3.OperationalError, pw.OperationalError) as exc:
             # On "full" SQLite rolls back by itself; peewee's own ROLLBACK then fails with
             # "cannot rollback - no transaction is active" and hides the cause: report the cause.
-            cause = exc
+            cause: BaseException = exc
             while "cannot rollback" in str(cause) and cause.__context__ is not None:
                 cause = cause.__context__
             raise StorageError(str(cause)) from exc
-        return False

@@ -12,25 +12,15 @@ import json
 import selectors
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bench import WorkerProcess, _percentile
-from .benchworker import build_queue
-from .longpoll import Watcher
-
-
-class WebProcess(WorkerProcess):
-    def __init__(self, path: str, max_waiters: int, log: Path) -> None:
-        self._log = open(log, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lilqueue.benchworker", "web", path, str(max_waiters)],
-            stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
-        self.port = int(self.process.stdout.readline())
+from ..web.watcher import Watcher
+from .contestants import build_queue
+from .figures import percentile
+from .processes import WebProcess, WorkerProcess
 
 
 @dataclass
@@ -110,7 +100,7 @@ def measure_progress_latency(workdir: Path, updates: int, pause: float) -> dict[
         web.stop()
         worker.stop()
     lat = pollers.latencies
-    return {"p50": statistics.median(lat), "p99": _percentile(lat, 99), "samples": len(lat),
+    return {"p50": statistics.median(lat), "p99": percentile(lat, 99), "samples": len(lat),
             "errors": pollers.errors}
 
 
@@ -141,7 +131,7 @@ def measure_watchers(workdir: Path, jobs: int, per_job: int, seconds: float) -> 
         web.stop()
         worker.stop()
     lat = pollers.latencies
-    return {"clients": len(clients), "p50": statistics.median(lat), "p99": _percentile(lat, 99),
+    return {"clients": len(clients), "p50": statistics.median(lat), "p99": percentile(lat, 99),
             "answers": pollers.answers, "errors": pollers.errors, "rss_added": peak["rss"] - rss_before}
 
 

@@ -1,0 +1,81 @@
+"""The benchmark's figures: what is measured, the plans (quick and full), and the table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    lilqueue: float | None
+    huey: float | None = None
+    target: str = ""
+    lower_is_better: bool = False
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.lilqueue or not self.huey:
+            return None
+        return self.huey / self.lilqueue if self.lower_is_better else self.lilqueue / self.huey
+
+
+@dataclass
+class Plan:
+    repeats: int
+    enqueue: int
+    bulk: int
+    drain: int
+    drain_threads: tuple[int, ...]
+    pickups: int
+    idle_before_pickup: float
+    long_idle: float
+    idle_window: float
+    hot_loop: int
+    latency_updates: int
+    watched_jobs: int
+    watchers_per_job: int
+    watch_seconds: float
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(repeats=1, enqueue=500, bulk=10_000, drain=1000, drain_threads=(1,), pickups=8,
+                   idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000,
+                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0)
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(repeats=5, enqueue=2000, bulk=50_000, drain=5000, drain_threads=(1, 4), pickups=30,
+                   idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
+                   latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def median_of(runs: int, measure: Callable[[int], float]) -> float:
+    return statistics.median(measure(i) for i in range(runs))
+
+
+def render(figures: list[Figure]) -> str:
+    rows = [("figure", "unit", "lilqueue", "raw huey", "ratio", "target")]
+    for f in figures:
+        rows.append((f.name, f.unit, _fmt(f.lilqueue), _fmt(f.huey),
+                     "" if f.ratio is None else f"{f.ratio:.2f}x", f.target))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"

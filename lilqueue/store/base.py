@@ -1,0 +1,193 @@
+"""What every database engine does for lilqueue: the job state machine, behind one interface.
+
+The queue, the worker and the web layer talk only to a ``Store``; they never see SQL. Each
+engine (``sqlite.py`` today) implements every method below, each in ONE transaction of the
+calling thread's connection, so that a caller never holds a lock across two calls.
+
+    caller                  method                       one transaction that...
+    ----------------------  ---------------------------  ---------------------------------------
+    queue.start             insert(new) / insert_many    writes the job row(s) AND the queue
+                                                         message(s); returns the unfinished job
+                                                         that already holds the key, if any
+    queue.get, watcher      get(id), versions(ids)       reads (versions: one query for many)
+    queue.cancel            cancel(id, now)              queued -> canceled, or flags a running job
+    worker executor         claim(worker, now)           takes a message, marks its job running
+    task (current_job)      record(id, worker, ...)      stores progress and log lines; answers
+                                                         why the task should stop, if it should
+    worker executor         finish(claim, ..., next)     stores the outcome (or requeues a retry)
+                                                         and, with ``claim_next``, claims again
+    worker monitor          cancel_requests, release_due which running jobs must stop; due retries
+                            prune(before)                deletes old finished jobs, in batches
+    worker heartbeat        register, heartbeat, reap    live workers; a dead worker's jobs back
+    worker, web watcher     commits()                    (no transaction) notices other commits
+
+Every transition is guarded by the state it leaves (``... WHERE state = 'running' AND worker = ?``)
+so a worker that lost a job (reaped, handed back) can no longer change it. A write the database
+refuses (disk full, read-only) raises ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..job import Job
+
+
+@dataclass
+class Claim:
+    """A job a worker has just marked running."""
+    id: str
+    task: str
+    args: list
+    kwargs: dict
+    attempts: int
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended, as the worker reports it."""
+    state: str
+    result: str | None = None
+    error: tuple[str, str, str | None] | None = None
+    retry_in: float | None = None  # failed, but goes back to the queue after this many seconds
+    hand_back: bool = False        # not finished: the worker stopped; give the job to another
+
+
+@dataclass
+class NewJob:
+    job: Job        # the snapshot ``start`` returns
+    args: str       # the arguments as stored: JSON
+    kwargs: str
+    message: bytes  # the serialized queue message that carries the job to a worker
+
+
+@dataclass
+class Final:
+    """What a task left unwritten when its attempt ended: stored with the outcome."""
+    progress: tuple | None = None
+    lines: list = field(default_factory=list)
+    dropped: int = 0
+    log_count: int | None = None  # the lines the job keeps, if known: saves a count(*)
+
+
+class Commits(abc.ABC):
+    """Notices commits made by other connections, cheaply, without reading a table."""
+
+    @abc.abstractmethod
+    def changed(self) -> bool:
+        """True if another connection committed since the last call."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what the watcher holds."""
+
+
+MessageFactory = Callable[[str, str, list, dict], Any]  # (job id, task, args, kwargs) -> Huey message
+RetriesOf = Callable[[str], int]                       # task name -> its retries
+
+
+class Store(abc.ABC):
+    """The job table of one queue on one database engine. See the module docstring."""
+
+    huey: Any        # the Huey instance whose storage carries the messages
+    database: Any    # the peewee database: per-thread, pooled connections
+    location: str    # what the user passed (a path or a URL), made absolute where it is a path
+    spec: dict       # open_store(**spec) opens this store again, in another process
+    errors: tuple[type[BaseException], ...]  # what a failing database raises (StorageError among them)
+
+    # -- starting and reading ---------------------------------------------------------------
+    @abc.abstractmethod
+    def insert(self, new: NewJob) -> Job | None: ...
+
+    @abc.abstractmethod
+    def insert_many(self, new: Sequence[NewJob]) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, job_id: str) -> Job: ...
+
+    @abc.abstractmethod
+    def version(self, job_id: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def versions(self, job_ids: Sequence[str]) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Queued and running jobs: ``{"queued": n, "running": m}``."""
+
+    @abc.abstractmethod
+    def freshest_heartbeat(self) -> float | None: ...
+
+    # -- canceling --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def cancel(self, job_id: str, now: float) -> Job: ...
+
+    @abc.abstractmethod
+    def cancel_requests(self, worker: str) -> list[str]: ...
+
+    # -- running ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim(self, worker: str, now: float) -> Claim | None | bool:
+        """The next job, now running; None when there is none, False for a message whose job
+        is gone (canceled while queued): call again."""
+
+    @abc.abstractmethod
+    def record(self, job_id: str, worker: str, progress: tuple | None, lines: list, dropped: int,
+               log_count: int | None) -> tuple[str | None, int | None]:
+        """Returns (None to go on, or STOP_CANCELED or STOP_LOST; the log lines the job keeps)."""
+
+    @abc.abstractmethod
+    def finish(self, claim: Claim, worker: str, outcome: Outcome, final: Final, now: float,
+               claim_next: bool) -> Claim | None | bool: ...
+
+    @abc.abstractmethod
+    def has_due(self) -> bool:
+        """A cheap read: is a delayed retry due?"""
+
+    @abc.abstractmethod
+    def release_due(self) -> int: ...
+
+    @abc.abstractmethod
+    def log_line(self, job_id: str, now: float, level: str, message: str) -> None:
+        """Add one line to a job's log, outside a running task (the worker's own notes)."""
+
+    @abc.abstractmethod
+    def prune(self, finished_before: float, batch: int = 500) -> int: ...
+
+    # -- workers ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register(self, worker: str, hostname: str, pid: int, threads: int, now: float) -> None: ...
+
+    @abc.abstractmethod
+    def heartbeat(self, worker: str, now: float) -> bool:
+        """False if the worker's row is gone: another worker took it for dead."""
+
+    @abc.abstractmethod
+    def unregister(self, worker: str) -> None: ...
+
+    @abc.abstractmethod
+    def reap(self, stale_before: float, now: float) -> list[tuple[str, str]]:
+        """Take back the running jobs of workers silent since ``stale_before``; (id, new state)."""
+
+    # -- connections ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def commits(self) -> Commits: ...
+
+    def close(self) -> None:
+        """Close the calling thread's connection (a thread that is about to end, or to wait)."""
+        if not self.database.is_closed() and not self.database.in_transaction():
+            self.database.close()
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """A unit of work on this thread (a web request): a connection it opened is closed after."""
+        was_closed = self.database.is_closed()
+        try:
+            yield
+        finally:
+            if was_closed and not self.database.is_closed():
+                self.database.close()

@@ -1,0 +1,63 @@
+"""One attempt of a job: run the task's function as that job, and say how it ended.
+
+The worker's threads and an isolated job's child process both run an attempt through
+``attempt()``, so a value, an exception or a stop becomes the same ``Outcome`` wherever the
+task ran; the worker alone decides on a retry (``with_retry``).
+
+    outcome = attempt(task.func, claim.args, claim.kwargs, ctx)
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..context import CurrentJob
+from ..errors import Canceled
+from ..states import CANCELED, FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN, SUCCEEDED
+from ..store import Outcome
+
+if TYPE_CHECKING:
+    from ..task import Task
+
+
+def attempt(func: Callable, args: list, kwargs: dict, ctx: CurrentJob) -> Outcome:
+    """Run ``func(*args, **kwargs)`` with ``ctx`` as its ``current_job()``."""
+    with ctx.active():
+        try:
+            value = func(*args, **kwargs)
+        except Canceled:
+            return stopped(ctx)
+        except BaseException as exc:  # a task's SystemExit must not end the worker thread or the child
+            return failed(exc)
+    return succeeded(value)
+
+
+def succeeded(value: Any) -> Outcome:
+    try:
+        return Outcome(SUCCEEDED, result=json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        return Outcome(FAILED, error=("TypeError", f"the task's result is not a JSON value: {exc}", None))
+
+
+def failed(exc: BaseException) -> Outcome:
+    text = "".join(traceback.format_exception(exc))
+    return Outcome(FAILED, error=(type(exc).__name__, str(exc), text))
+
+
+def stopped(ctx: CurrentJob) -> Outcome:
+    """The task was asked to stop: its job was canceled, or its worker is shutting down."""
+    if ctx.stop_reason == STOP_SHUTDOWN:
+        return Outcome(QUEUED, hand_back=True)
+    return Outcome(CANCELED)
+
+
+def with_retry(outcome: Outcome, task: Task | None, attempts: int, stop_reason: str | None) -> Outcome:
+    """A failed attempt with retries left goes back to the queue after the task's retry delay;
+    a canceled job is never retried, even when its task failed after the cancel."""
+    if (outcome.state == FAILED and task is not None and attempts <= task.retries
+            and stop_reason != STOP_CANCELED):
+        outcome.retry_in = task.retry_delay
+    return outcome
