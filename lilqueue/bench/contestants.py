@@ -12,7 +12,7 @@ import sys
 import time
 
 from huey import SqliteHuey
-from huey.api import TaskWrapper
+from huey.api import Task
 
 import lilqueue
 from lilqueue.web.server import serve
@@ -39,10 +39,10 @@ def build_queue(path: str, **options) -> lilqueue.Queue:
     return queue
 
 
-def build_huey(path: str) -> tuple[SqliteHuey, TaskWrapper]:
-    """Raw Huey on its own SQLite storage, and its stamp task."""
+def build_huey(path: str) -> tuple[SqliteHuey, type[Task]]:
+    """Raw Huey on its own SQLite storage, and its stamp task's class (an instance is one call)."""
     huey = SqliteHuey("bench", filename=path)
-    return huey, huey.task(name="stamp")(stamp)
+    return huey, huey.task(name="stamp")(stamp).task_class
 
 
 def main(argv: list[str]) -> None:
