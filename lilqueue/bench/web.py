@@ -139,7 +139,7 @@ def measure_reads_per_change(workdir: Path, waiters: int) -> int:
     """Database reads the long-poll watcher makes for one job change with ``waiters`` waiting."""
     queue = build_queue(str(workdir / f"reads-{waiters}.db"))
     job = queue.start("report", args=[1, 0.0])
-    claim = queue.table.claim("bench", time.time())
+    claim = queue.store.claim("bench", time.time())
     job = queue.get(job.id)
     watcher = Watcher(queue, max_waiters=waiters + 1)
     threads = [threading.Thread(target=watcher.wait, args=(job, job.version, 30.0)) for _ in range(waiters)]
@@ -149,7 +149,7 @@ def measure_reads_per_change(workdir: Path, waiters: int) -> int:
         time.sleep(0.001)
     time.sleep(0.1)  # the watcher's first look at newly watched jobs is not part of a change
     before = watcher.queries
-    queue.table.record(claim.id, "bench", (1, 1, None), [], 0, None)
+    queue.store.record(claim.id, "bench", (1, 1, None), [], 0, None)
     for thread in threads:
         thread.join()
     watcher.close()
