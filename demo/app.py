@@ -5,7 +5,8 @@
 One process runs both the web server and a worker, on one SQLite file (demo/demo.db, or
 the path in DEMO_DB). The page starts jobs through the middleware mounted at /jobs and
 follows them with lilqueue.js: a progress bar, warnings as they arrive, the result, a task
-that fails, and a Cancel button. ``--rows`` and ``--delay`` make the import longer or shorter.
+that fails, and a Cancel button. ``--rows`` and ``--delay`` make the import longer or shorter;
+``--no-worker`` serves the page alone, for workers run apart (``python -m lilqueue worker demo.app:queue``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ PAGE = """<!doctype html>
   button { font: inherit; padding: .4rem .9rem; border-radius: .4rem; border: 1px solid #888; background: #fff; }
   button:not(:disabled) { cursor: pointer; } button:disabled { opacity: .4; }
   .job { border: 1px solid #ddd; border-radius: .5rem; padding: .8rem 1rem; margin: 1rem 0; }
-  .job header { display: flex; gap: .6rem; align-items: baseline; }
+  .job header { display: flex; flex-wrap: wrap; gap: .3rem .6rem; align-items: baseline; }
   .job header button { margin-left: auto; }
   .job header a { font-size: .8rem; color: #666; }
   .job progress { width: 85%; height: 1.1rem; vertical-align: middle; }
@@ -101,7 +102,9 @@ PAGE = """<!doctype html>
   [data-state=failed] [data-lilqueue-state] { background: #fcc; }
   [data-state=canceled] [data-lilqueue-state] { background: #ddd; }
   [data-lilqueue-message] { margin: .3rem 0; color: #555; }
-  [data-lilqueue-logs] { max-height: 8rem; overflow: auto; margin: .3rem 0; padding-left: 1.2rem; font-size: .9rem; }
+  .job h3 { margin: .5rem 0 0; font-size: .9rem; }
+  [data-lilqueue-logs] { max-height: 8rem; overflow: auto; margin: .3rem 0; padding-left: 1.2rem; font-size: .9rem;
+    overflow-wrap: anywhere; }
   .lilqueue-log-warning { color: #a60; } .lilqueue-log-error { color: #c00; }
   [data-lilqueue-result] { margin: .3rem 0; color: #060; font-weight: 600; }
   [data-lilqueue-error] { margin: .3rem 0; color: #c00; font-weight: 600; }
@@ -125,6 +128,7 @@ PAGE = """<!doctype html>
     </header>
     <progress data-lilqueue-progress max="100"></progress> <span data-lilqueue-percent></span>
     <p data-lilqueue-message></p>
+    <h3 data-warnings hidden></h3>
     <ul data-lilqueue-logs></ul>
     <p data-lilqueue-result hidden></p>
     <p data-lilqueue-error hidden></p>
@@ -162,9 +166,11 @@ PAGE = """<!doctype html>
     run("Sync inventory", "sync_inventory", { delay: Number(delay) });
 
   // lilqueue:update, lilqueue:done and lilqueue:error bubble up from each card. Here: link each job
-  // to its status page, which works without JavaScript.
-  document.addEventListener("lilqueue:update", ({ target, detail: { job } }) => {
+  // to its status page, which works without JavaScript, and count its warnings (the dropped ones too).
+  document.querySelector("#jobs").addEventListener("lilqueue:update", ({ target, detail: { job } }) => {
     Object.assign(target.querySelector("[data-status-page]"), { href: `/jobs/${job.id}/status`, hidden: false });
+    const count = job.logs_dropped + job.logs.length;
+    Object.assign(target.querySelector("[data-warnings]"), { textContent: `Warnings (${count})`, hidden: !count });
   });
 </script>
 """
@@ -189,9 +195,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (default 8000)")
     parser.add_argument("--rows", type=int, default=200, help="lines in the CSV (default 200)")
     parser.add_argument("--delay", type=float, default=0.03, help="seconds per line (default 0.03)")
+    parser.add_argument("--no-worker", action="store_true", help="start no worker here: jobs wait for one run apart")
     options = parser.parse_args()
 
-    worker = queue.worker(threads=2, grace=2).start()
+    worker = None if options.no_worker else queue.worker(threads=2, grace=2).start()
     server = make_server(queue.middleware(site(options.rows, options.delay)), "127.0.0.1", options.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -200,7 +207,8 @@ def main() -> None:
     print(f"lilqueue demo: http://127.0.0.1:{server.server_port}/  (Ctrl+C stops)", flush=True)
     stop.wait()
     server.shutdown()
-    worker.stop()
+    if worker:
+        worker.stop()
 
 
 if __name__ == "__main__":

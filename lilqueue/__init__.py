@@ -2,6 +2,7 @@
 
 from .context import CurrentJob as CurrentJob
 from .context import current_job as current_job
+from .errors import Busy as Busy
 from .errors import Canceled as Canceled
 from .errors import ConfigurationError as ConfigurationError
 from .errors import InvalidArguments as InvalidArguments
@@ -9,9 +10,11 @@ from .errors import JobFinished as JobFinished
 from .errors import JobNotFound as JobNotFound
 from .errors import LilqueueError as LilqueueError
 from .errors import QueueNotFound as QueueNotFound
+from .errors import Retry as Retry
 from .errors import StorageError as StorageError
 from .errors import UnknownTask as UnknownTask
 from .errors import WaitersFull as WaitersFull
+from .errors import WrongState as WrongState
 from .job import Job as Job
 from .job import JobError as JobError
 from .job import LogLine as LogLine
@@ -26,8 +29,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CANCELED", "FAILED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
-    "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
+    "Busy", "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
     "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Progress", "Queue",
-    "QueueNotFound", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "current_job",
+    "QueueNotFound", "Retry", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "WrongState",
+    "current_job",
     "__version__",
 ]

@@ -1,4 +1,5 @@
-"""``python -m lilqueue``: the worker, the web server and the benchmark.
+"""``python -m lilqueue``: the worker, the web server, the operators' verbs (``commands.py``)
+and the benchmark.
 
 Every flag that sets an option of ``Queue.worker`` or ``Queue.middleware`` takes its default
 and its help from the table in ``settings.py``.
@@ -13,19 +14,20 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import commands as verbs
+from .commands import EXIT_OK, EXIT_USAGE
 from .errors import ConfigurationError, QueueNotFound
 from .queue import Queue
 from .settings import MIDDLEWARE, WORKER, Options
 
-EXIT_OK = 0
-EXIT_USAGE = 2      # argparse's own code for bad flags
-EXIT_NO_QUEUE = 3   # the module:attribute given does not lead to a Queue
+EXIT_NO_QUEUE = 3   # the module:attribute given does not lead to a Queue (0, 2, 4, 5: commands.py)
 
 EPILOG = """examples:
   python -m lilqueue worker app:queue
   python -m lilqueue worker app:queue --threads 4 --grace 30
   python -m lilqueue worker myproject.jobs        (a module holding a single Queue)
   python -m lilqueue serve app:queue --port 8000 --prefix /jobs
+  python -m lilqueue serve app:queue --worker 2   (one process: the endpoints and a worker)
   python -m lilqueue bench --quick
 """
 
@@ -76,8 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--prefix", default="/jobs", help="URL prefix of the endpoints (default /jobs)")
     _flag(serve, MIDDLEWARE, "max_waiters")
-    bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey) side by side")
+    serve.add_argument("--worker", type=int, default=0, metavar="THREADS",
+                       help="also run a worker with this many threads in the same process (default 0: none)")
+    verbs.add_commands(commands)
+    bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey, PostgresHuey)"
+                                                  " side by side")
     bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
+    bench.add_argument("--engine", choices=("auto", "sqlite", "postgres", "both"), default=None,
+                       help="auto (default): SQLite, and PostgreSQL too when a server answers")
+    bench.add_argument("--postgres", metavar="URL", default=None,
+                       help="the PostgreSQL server (default: $LILQUEUE_BENCH_POSTGRES, else 127.0.0.1:5432)")
+    bench.add_argument("--json", metavar="FILE", dest="json_path", default=None,
+                       help="also write every figure to FILE as JSON (-: standard output, the tables to stderr)")
     return parser
 
 
@@ -95,15 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if options.command == "bench":
         from .bench import main as bench
-        return bench(quick=options.quick)
+        return bench(quick=options.quick, engine=options.engine, postgres=options.postgres,
+                     json_path=options.json_path)
     try:
         queue = load_queue(options.queue)
     except QueueNotFound as exc:
         print(f"lilqueue: {exc}", file=sys.stderr)
         return EXIT_NO_QUEUE
+    if options.command in verbs.VERBS:
+        return verbs.run(options, queue)
     try:
         if options.command == "serve":
-            return serve(queue, options.host, options.port, options.prefix, options.max_waiters)
+            return serve(queue, options.host, options.port, options.prefix, options.max_waiters, options.worker)
         queue.worker(threads=options.threads, grace=options.grace, poll_interval=options.poll_interval).run()
     except ConfigurationError as exc:
         print(f"lilqueue: {exc}", file=sys.stderr)
@@ -111,13 +126,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-def serve(queue: Queue, host: str, port: int, prefix: str, max_waiters: int) -> int:
-    """``python -m lilqueue serve``: the queue's middleware alone on a threaded server."""
+def serve(queue: Queue, host: str, port: int, prefix: str, max_waiters: int, worker: int) -> int:
+    """``python -m lilqueue serve``: the queue's middleware on a threaded server, and a worker
+    in the same process when ``worker`` threads are asked for."""
     from .web import server
+
+    app = queue.middleware(prefix=prefix, max_waiters=max_waiters, worker=worker or False)
 
     def ready(listening: server.ThreadingWSGIServer) -> None:
         print(f"lilqueue: serving http://{host}:{listening.server_port}{prefix.rstrip('/')}/"
               " (Ctrl-C to stop)", flush=True)
 
-    server.serve(queue.middleware(prefix=prefix, max_waiters=max_waiters), host, port, ready=ready)
+    if app.embedded is not None:
+        app.embedded.ensure()  # jobs started elsewhere run before this server's first request
+    try:
+        server.serve(app, host, port, ready=ready)
+    finally:
+        app.close()
     return EXIT_OK

@@ -7,14 +7,18 @@
     ├── JobNotFound          no job has that id
     ├── JobFinished          the job is already finished (cancel)
     ├── StorageError         the database cannot be written (read-only, disk full)
+    ├── Busy                 a task's max_pending jobs are already queued or running
     ├── WaitersFull          too many requests already wait for jobs (web layer)
     └── QueueNotFound        a ``module:attribute`` that leads to no Queue (command line)
 
     Canceled (BaseException) raised inside a task when its job was canceled;
                              control flow, not an error.
+    Retry (BaseException)    raised by a task to be run again later; control flow too.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class LilqueueError(Exception):
@@ -60,12 +64,35 @@ class JobFinished(LilqueueError):
         self.state = state
 
 
+class WrongState(LilqueueError):
+    """Raised when an operator's action does not fit the job's state: a retry of a job that
+    did not fail or was not canceled, a delete of an unfinished job."""
+
+    def __init__(self, job_id: str, state: str, detail: str) -> None:
+        super().__init__(f"job {job_id} is {state}: {detail}")
+        self.job_id = job_id
+        self.state = state
+        self.detail = detail
+
+
 class StorageError(LilqueueError):
     """Raised by ``start`` when the database cannot take the write (read-only, full, locked)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"the job database cannot be written: {detail}")
         self.detail = detail
+
+
+class Busy(LilqueueError):
+    """Raised by ``start`` (and ``start_many``) when ``limit`` jobs of ``task`` are already
+    queued or running (``@queue.task(max_pending=limit)``). Nothing is written; the middleware
+    answers 429 with ``Retry-After``. A start whose ``key`` an unfinished job holds returns that
+    job instead: keys come before limits."""
+
+    def __init__(self, task: str, limit: int) -> None:
+        super().__init__(f"task {task!r} is busy: {limit} of its jobs are queued or running already")
+        self.task = task
+        self.limit = limit
 
 
 class WaitersFull(LilqueueError):
@@ -93,3 +120,24 @@ class Canceled(BaseException):
     def __init__(self, job_id: str | None = None) -> None:
         super().__init__(f"job {job_id} was canceled" if job_id else "job was canceled")
         self.job_id = job_id
+
+
+class Retry(BaseException):
+    """Raised by a task to run its job again after ``delay`` seconds (a number or a timedelta;
+    None: the task's own retry delay and backoff). The attempt counts in ``attempts`` and
+    within the task's ``retries``; past them the job fails, with the error of the exception the
+    Retry was raised from, if any::
+
+        except RateLimited as exc:
+            raise lilqueue.Retry(delay=60) from exc
+
+    A BaseException, like ``Canceled``: a task's ``except Exception`` does not swallow it."""
+
+    def __init__(self, delay: float | timedelta | None = None) -> None:
+        if isinstance(delay, timedelta):
+            delay = delay.total_seconds()
+        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
+                                  or not 0 <= delay < float("inf")):
+            raise ValueError(f"Retry(delay=...) must be seconds >= 0 or a timedelta, not {delay!r}")
+        super().__init__(f"retry in {delay:g} s" if delay is not None else "retry")
+        self.delay = None if delay is None else float(delay)

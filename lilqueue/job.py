@@ -18,8 +18,11 @@ LEVELS = ("debug", "info", "warning", "error")  # of a log line
 
 
 def new_id() -> str:
-    """A fresh job id: unguessable, so that knowing an id is what lets a browser watch a job."""
-    return secrets.token_urlsafe(ID_BYTES)
+    """A fresh job id: unguessable, so that knowing an id is what lets a browser watch a job.
+    Never one that starts with "-": a command line would take it for an option."""
+    while (job_id := secrets.token_urlsafe(ID_BYTES)).startswith("-"):
+        pass
+    return job_id
 
 
 class _Record:
@@ -95,6 +98,9 @@ class Job(_Record):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    retry_of: str | None = None  # the job this one retries (``queue.retry``)
+    run_at: datetime | None = None  # a delayed start: its body does not run before then
+    priority: int = 0               # higher runs first
 
     @property
     def finished(self) -> bool:
@@ -119,6 +125,9 @@ class Job(_Record):
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "retry_of": self.retry_of,
+            "run_at": _iso(self.run_at),
+            "priority": self.priority,
         }
 
     def __repr__(self) -> str:
@@ -134,8 +143,8 @@ _NUMBER = {"type": ["number", "null"]}
 _TEXT = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 
-# The JSON Schema of ``Job.to_dict()`` (plus the ``url`` the web layer adds): the OpenAPI
-# document serves it, and a test holds the two together.
+# The JSON Schema of ``Job.to_dict()`` (plus ``url`` and ``no_worker``, which the web layer
+# adds): the OpenAPI document serves it, and a test holds the two together.
 _PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
     "url": {"type": "string", "description": "where to read the job (Location of a start)"},
@@ -155,6 +164,11 @@ _PROPERTIES: dict[str, Any] = {
     "attempts": {"type": "integer"},
     "key": {"type": ["string", "null"], "maxLength": KEY_LIMIT},
     "cancel_requested": {"type": "boolean"},
+    "no_worker": {"type": "boolean", "description": "true while the job is queued and no worker has sent a"
+                  " heartbeat within the queue's heartbeat_timeout: nothing will run it until one starts"},
     "created_at": _TIME, "started_at": _TIME, "finished_at": _TIME,
+    "retry_of": {"type": ["string", "null"], "description": "the id of the job this one retries"},
+    "run_at": {**_TIME, "description": "a delayed job: it does not run before this moment (null: at once)"},
+    "priority": {"type": "integer", "description": "higher runs first (0 by default)"},
 }
 JSON_SCHEMA: dict[str, Any] = {"type": "object", "required": list(_PROPERTIES), "properties": _PROPERTIES}

@@ -48,6 +48,25 @@ def choice(*choices: str) -> Check:
     return check
 
 
+def auto_or(check: Check) -> Check:
+    """``"auto"`` or what ``check`` accepts."""
+    def checked(name: str, value: Any) -> Any:
+        if value == "auto":
+            return value
+        try:
+            return check(name, value)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{exc} (or 'auto')") from None
+    return checked
+
+
+def threads_or_bool(name: str, value: Any) -> int:
+    """``False`` (none), ``True`` (the worker's default threads) or a number of threads >= 1."""
+    if value is False or value is True:
+        return WORKER.threads if value else 0
+    return whole(1)(name, value)
+
+
 @dataclass(frozen=True)
 class Option:
     default: Any
@@ -88,6 +107,10 @@ WORKER = Options(
 
 MIDDLEWARE = Options(
     max_waiters=Option(500, whole(1), "long-polls and event streams waiting at once; past it 429"),
+    hold=Option("auto", auto_or(whole(0)), "long-polls and event streams held at once per process: 'auto'"
+                " (by server kind, see docs/deploy.md) or a number; the others are answered at once"),
+    worker=Option(False, threads_or_bool, "run a worker inside each web process: True or its number of"
+                  " threads"),
     max_wait=Option(25.0, seconds(maximum=86400.0), "the longest a long-poll waits (seconds)"),
     max_body=Option(64 * 1024, whole(1), "the largest POST body (bytes)"),
     stream_lifetime=Option(300.0, seconds(maximum=86400.0), "seconds one event stream lasts"),

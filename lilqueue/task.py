@@ -6,10 +6,13 @@ import functools
 import importlib
 import inspect
 import json
+import random
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments
 from .settings import seconds, whole
 
@@ -17,9 +20,13 @@ if TYPE_CHECKING:
     from .job import Job
     from .queue import Queue
 
+SHAPES = 64  # argument shapes remembered per task
 _ENCODER = json.JSONEncoder(allow_nan=False)  # reused: json.dumps(allow_nan=...) builds one per call
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,99}")
-TASK_OPTIONS = ("name", "retries", "retry_delay", "timeout", "isolate")
+TASK_OPTIONS = ("name", "retries", "retry_delay", "retry_backoff", "retry_backoff_max", "timeout", "isolate",
+                "priority", "max_pending", "concurrency")
+START_OPTIONS = ("key", "delay", "eta", "priority")  # what task.options(...) binds for .start
+PRIORITY_LIMIT = 1_000_000
 
 
 class Task:
@@ -32,18 +39,36 @@ class Task:
         job = import_csv.start("data.csv")
     """
 
-    def __init__(self, queue: Queue, func: Callable, name: str, *, retries: int,
-                 retry_delay: float, timeout: float | None, isolate: bool) -> None:
+    def __init__(self, queue: Queue, func: Callable, name: str, *, retries: int, retry_delay: float,
+                 retry_backoff: bool, retry_backoff_max: float, timeout: float | None, isolate: bool,
+                 priority: int, max_pending: int | None, concurrency: int | None) -> None:
         self.queue = queue
         self.func = func
         self.name = name
         self.retries = retries
         self.retry_delay = retry_delay
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_max = retry_backoff_max
         self.timeout = timeout
         self.isolate = isolate
+        self.priority = priority
+        self.max_pending = max_pending
+        self.concurrency = concurrency
+        self.periodic: Cron | None = None  # set by @queue.periodic: when a worker starts it
         self.signature = inspect.signature(func)
+        self._shapes: set[tuple] = set()  # argument shapes (count, keyword names) known to bind
         self.huey_task = queue.huey.task(name=name)(func)
         functools.update_wrapper(self, func)
+
+    def retry_wait(self, attempt: int) -> float:
+        """Seconds before the retry that follows failed attempt number ``attempt`` (1 first).
+        With backoff: ``retry_delay`` (at least 1 s) doubled per attempt, capped at
+        ``retry_backoff_max``, then a random point in its upper half, so that jobs that
+        failed together (a service down) do not all come back at the same moment."""
+        if not self.retry_backoff:
+            return self.retry_delay
+        delay = min(max(self.retry_delay, 1.0) * 2.0 ** min(attempt - 1, 64), self.retry_backoff_max)
+        return random.uniform(delay / 2, delay)
 
     @property
     def runs_in_child(self) -> bool:
@@ -61,14 +86,30 @@ class Task:
         """Start one job per item in one transaction; a tuple item is spread as arguments."""
         return self.queue.start_many(self.name, (i if isinstance(i, tuple) else (i,) for i in items))
 
+    def options(self, **options: Any) -> StartWith:
+        """This task with start options bound (``key``, ``delay``, ``eta``, ``priority``), since
+        ``.start`` passes every keyword to the function::
+
+            import_csv.options(delay=60, priority=5).start("data.csv")
+        """
+        unknown = sorted(set(options) - set(START_OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown start option(s): {', '.join(unknown)} (options: {', '.join(START_OPTIONS)})")
+        return StartWith(self, options)
+
     def encode_arguments(self, args: Iterable[Any], kwargs: dict[str, Any] | None) -> tuple[str, str]:
         """Bind the arguments to the signature and serialize them, or raise InvalidArguments."""
         args = args if isinstance(args, list) else list(args)
         kwargs = {} if kwargs is None else kwargs
-        try:
-            self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise InvalidArguments(self.name, str(exc)) from None
+        # Whether arguments bind depends on their number and names only: bind each shape once.
+        shape = (len(args), *kwargs)
+        if shape not in self._shapes:
+            try:
+                self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InvalidArguments(self.name, str(exc)) from None
+            if len(self._shapes) < SHAPES:
+                self._shapes.add(shape)
         try:
             return _ENCODER.encode(args), _ENCODER.encode(kwargs)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -85,10 +126,41 @@ class Task:
                 entry["default"] = p.default
             params.append(entry)
         return {"name": self.name, "doc": inspect.getdoc(self.func), "parameters": params,
-                "retries": self.retries, "timeout": self.timeout, "isolate": self.isolate}
+                "retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,
+                "timeout": self.timeout, "isolate": self.isolate, "priority": self.priority,
+                "max_pending": self.max_pending, "concurrency": self.concurrency,
+                "periodic": self._schedule()}
+
+    def _schedule(self) -> dict[str, Any] | None:
+        if self.periodic is None:
+            return None
+        following = self.periodic.next_after(datetime.now(UTC))
+        return {"cron": self.periodic.expression, "timezone": str(self.periodic.tz),
+                "next_run": following.isoformat().replace("+00:00", "Z")}
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
+
+
+class StartWith:
+    """A task and the start options ``task.options(...)`` bound to it."""
+
+    def __init__(self, task: Task, options: dict[str, Any]) -> None:
+        self.task = task
+        self.start_options = options
+
+    def start(self, *args: Any, **kwargs: Any) -> Job:
+        return self.task.queue.start(self.task.name, args, kwargs, **self.start_options)
+
+    def map(self, items: Iterable[Any]) -> list[Job]:
+        """As ``Task.map``, with the bound options (but a key, which one job alone can hold)."""
+        if "key" in self.start_options:
+            raise TypeError("map starts many jobs: it cannot give them all one key")
+        return self.task.queue.start_many(self.task.name, (i if isinstance(i, tuple) else (i,) for i in items),
+                                          **self.start_options)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.task.name} with {self.start_options}>"
 
 
 def import_function(module: str, qualname: str) -> Callable:
@@ -107,8 +179,9 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def check_options(name: str | None, func: Callable, retries: Any, retry_delay: Any,
-                  timeout: Any, isolate: Any) -> str:
+def check_options(name: str | None, func: Callable, retries: Any, retry_delay: Any, retry_backoff: Any,
+                  retry_backoff_max: Any, timeout: Any, isolate: Any, priority: Any, max_pending: Any,
+                  concurrency: Any) -> str:
     """Validate ``@queue.task`` options at decoration time; returns the task's name."""
     if not callable(func):
         raise ConfigurationError(f"@queue.task decorates functions, not {func!r}")
@@ -120,10 +193,19 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
         raise ConfigurationError(f"task name {name!r} must match {NAME_PATTERN.pattern}")
     whole(0)("retries", retries)
     seconds(zero=True)("retry_delay", retry_delay)
+    if not isinstance(retry_backoff, bool):
+        raise ConfigurationError(f"retry_backoff must be True or False, not {retry_backoff!r}")
+    seconds()("retry_backoff_max", retry_backoff_max)
     if timeout is not None:
         seconds()("timeout", timeout)
     if not isinstance(isolate, bool):
         raise ConfigurationError(f"isolate must be True or False, not {isolate!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -PRIORITY_LIMIT <= priority <= PRIORITY_LIMIT:
+        raise ConfigurationError(f"priority must be a whole number from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT},"
+                                 f" not {priority!r}")
+    for option, value in (("max_pending", max_pending), ("concurrency", concurrency)):
+        if value is not None:
+            whole(1)(option, value)
     if (isolate or timeout is not None) and "<locals>" in getattr(func, "__qualname__", "<locals>"):
         raise ConfigurationError(f"task {name!r} runs in a child process (isolate or timeout), which imports"
                                  " it by name: define it at module level")

@@ -1,26 +1,62 @@
-"""Fixtures shared by the whole suite: a fresh SQLite file per test, a queue on it, and real
-worker processes (``python -m lilqueue worker tests.tasks:queue``)."""
+"""Fixtures shared by the whole suite: a fresh database per test (a SQLite file, and a schema in
+PostgreSQL: each test that uses one runs on both engines), a queue on it, and real worker
+processes (``python -m lilqueue worker tests.tasks:queue``).
+
+A test that holds only on SQLite (its file, its pragmas, its locks) is marked ``sqlite_only``.
+Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import tasks
+from tests import engines, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test checks what only SQLite does")
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ["sqlite"] if only else list(engines.ENGINES))
+
+
+@pytest.fixture(scope="session")
+def postgres_missing() -> str | None:
+    return engines.postgres_missing()
+
+
+def _location(engine: str, tmp_path: Path, postgres_missing: str | None):
+    if engine == "postgres" and postgres_missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {postgres_missing}")
+        pytest.skip(postgres_missing)
+    location = engines.fresh(engine, tmp_path)
+    yield location
+    engines.drop(location)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "jobs.db")
+def db_path(engine: str, tmp_path: Path, postgres_missing):
+    """The test's database: a file path, or a PostgreSQL URL with a schema of its own."""
+    yield from _location(engine, tmp_path, postgres_missing)
+
+
+@pytest.fixture
+def pg_url(tmp_path: Path, postgres_missing):
+    """A schema of its own in PostgreSQL, for a test of what only the PostgreSQL engine does."""
+    yield from _location("postgres", tmp_path, postgres_missing)
 
 
 @pytest.fixture
@@ -29,18 +65,18 @@ def queue(db_path: str):
 
 
 def worker_count(db_path: str) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("select count(*) from lilqueue_worker").fetchone()[0]
+    return engines.sql(db_path, "select count(*) from lilqueue_worker")[0][0]
 
 
 class WorkerProcess:
     """A real worker process in its own process group, logging to a file."""
 
-    def __init__(self, db_path: str, log_path: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, db_path: str, log_path: Path, args: list[str], env: dict[str, str],
+                 target: str = "tests.tasks:queue") -> None:
         self.db_path = db_path
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        command = [sys.executable, "-m", "lilqueue", "worker", "tests.tasks:queue", *args]
+        command = [sys.executable, "-m", "lilqueue", "worker", target, *args]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -54,13 +90,8 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                with sqlite3.connect(self.db_path) as conn:
-                    registered = conn.execute("select 1 from lilqueue_worker where pid = ?", (self.pid,)).fetchone()
-                if registered:
-                    return
-            except sqlite3.OperationalError:
-                pass
+            if engines.sql(self.db_path, "select 1 from lilqueue_worker where pid = ?", (self.pid,)):
+                return
             time.sleep(0.02)
         raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
 
@@ -92,16 +123,16 @@ class WorkerProcess:
         self._log.close()
 
 
-@pytest.fixture
-def start_worker(db_path: str, tmp_path: Path):
-    """Start real worker processes on the test's database: ``start_worker(threads=2)``."""
+def worker_starter(location: str, tmp_path: Path) -> Iterator:
+    """A ``start(threads=2, *args, wait=True, target=...)`` for real worker processes on
+    ``location``; every process it started is stopped when the generator ends."""
     started: list[WorkerProcess] = []
 
-    def start(threads: int = 2, *args: str, wait: bool = True) -> WorkerProcess:
-        tasks.build(db_path)  # create the tables before the worker counts rows
-        env = dict(os.environ, LILQUEUE_TEST_DB=db_path, PYTHONUNBUFFERED="1")
-        worker = WorkerProcess(db_path, tmp_path / f"worker-{len(started)}.log",
-                               ["--threads", str(threads), *args], env)
+    def start(threads: int = 2, *args: str, wait: bool = True, target: str = "tests.tasks:queue") -> WorkerProcess:
+        tasks.build(location)  # create the tables before the worker counts rows
+        env = dict(os.environ, LILQUEUE_TEST_DB=location, PYTHONUNBUFFERED="1")
+        worker = WorkerProcess(location, tmp_path / f"worker-{len(started)}.log",
+                               ["--threads", str(threads), *args], env, target)
         started.append(worker)
         if wait:
             worker.wait_ready()
@@ -110,6 +141,13 @@ def start_worker(db_path: str, tmp_path: Path):
     yield start
     for worker in started:
         worker.close()
+
+
+@pytest.fixture
+def start_worker(db_path: str, tmp_path: Path):
+    """Start real worker processes on the test's database: ``start_worker(threads=2)``; another
+    queue than tests.tasks' with ``target="module:attribute"``."""
+    yield from worker_starter(db_path, tmp_path)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01, what: str = "condition"):

@@ -17,13 +17,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import waitress.server
+
 from lilqueue.web.server import make_server
 
 
 @contextlib.contextmanager
-def running(app: Callable) -> Iterator[str]:
-    """Serve ``app`` on a free port in a background thread; yields the base URL."""
-    server = make_server(app, "127.0.0.1", 0)
+def running(app: Callable, server: Any = None) -> Iterator[str]:
+    """Serve ``app`` on a free port in a background thread; yields the base URL. ``server``:
+    another socketserver-style server already bound to ``app`` (wsgiref's, werkzeug's)
+    instead of lilqueue's threaded one."""
+    server = server or make_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -35,6 +39,24 @@ def running(app: Callable) -> Iterator[str]:
         close = getattr(app, "close", None)
         if close is not None:
             close()
+
+
+@contextlib.contextmanager
+def waitress_serving(app: Callable, threads: int = 4) -> Iterator[str]:
+    """``app`` on waitress with a pool of ``threads`` (4 is waitress-serve's default)."""
+    # A socket map of its own: waitress's default one is shared by every server in the process,
+    # and a closed server's channels there would be served by the next one.
+    # poll(), not select(): a long test session may hold more than 1,024 file descriptors.
+    server = waitress.server.create_server(app, map={}, host="127.0.0.1", port=0, threads=threads,
+                                           asyncore_use_poll=True)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(5)
+        app.close()
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import os
 import time
 
 import lilqueue
+from tests import engines
 
 
 def add(a, b):
@@ -115,12 +116,7 @@ def __getattr__(name):
 
 def record_run(event):
     job = lilqueue.current_job()
-    line = f"{job.id} {job.attempt} {event} {os.getpid()}\n".encode()
-    fd = os.open(os.environ["LILQUEUE_TEST_DB"] + ".runs", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    engines.append_line(".runs", f"{job.id} {job.attempt} {event} {os.getpid()}")
 
 
 def recorded(seconds):
@@ -147,6 +143,49 @@ TASKS.update({
     "recorded_retry": (recorded, {"retries": 1}),
     "show_pid": (show_pid, {"isolate": True}),
     "show_pid_retry": (show_pid, {"isolate": True, "retries": 1}),
+})
+
+
+# Tasks that ask to run again (tests/test_retry.py): each attempt logs when it began.
+
+def asks_retry(delay, times):
+    """Raises Retry(delay) on its first ``times`` attempts, then returns its attempt number."""
+    job = lilqueue.current_job()
+    job.log("info", f"attempt {job.attempt} began at {time.time():.6f}")
+    if job.attempt <= times:
+        raise lilqueue.Retry(delay=delay)
+    return job.attempt
+
+
+def asks_retry_from(message):
+    """Asks for a retry, raised from the error that made it necessary."""
+    lilqueue.current_job().log("info", f"attempt {lilqueue.current_job().attempt} began at {time.time():.6f}")
+    try:
+        raise ConnectionError(message)
+    except ConnectionError as exc:
+        raise lilqueue.Retry(delay=0.05) from exc
+
+
+TASKS.update({
+    "asks_retry": (asks_retry, {"retries": 3}),
+    "asks_retry_from": (asks_retry_from, {"retries": 1}),
+    "backs_off": (fail, {"retries": 3, "retry_delay": 0.2, "retry_backoff": True, "retry_backoff_max": 0.5}),
+})
+
+
+# A task with limits (tests/test_limits.py): each run records when it held its slot.
+
+def slotted(seconds):
+    job = lilqueue.current_job()
+    began = time.time()
+    time.sleep(seconds)
+    engines.append_line(".slots", f"{job.id} {began:.6f} {time.time():.6f}")
+    return job.attempt
+
+
+TASKS.update({
+    "slotted": (slotted, {"concurrency": 2}),
+    "bounded": (noop, {"max_pending": 3}),
 })
 
 

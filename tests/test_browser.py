@@ -13,6 +13,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,7 @@ class Demo:
     """``python demo/app.py --port 0`` as a process; ``url`` is what it printed."""
 
     def __init__(self, db_path: Path, *args: str) -> None:
+        self.db_path = db_path
         env = dict(os.environ, DEMO_DB=str(db_path), PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen([sys.executable, "demo/app.py", "--port", "0", *args], cwd=ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -96,17 +100,40 @@ def demo(tmp_path_factory):
     demo.stop()
 
 
-@pytest.fixture
-def page(browser, demo):
-    context = browser.new_context(viewport={"width": 900, "height": 900})
+@pytest.fixture(scope="module")
+def idle_demo(tmp_path_factory):
+    """The demo started with ``--no-worker``: its jobs stay queued until a test runs a worker."""
+    demo = Demo(tmp_path_factory.mktemp("idle") / "demo.db", "--rows", "5", "--delay", "0.01", "--no-worker")
+    yield demo
+    demo.stop()
+
+
+@contextmanager
+def opened(browser, url: str, width: int = 900):
+    """A page on ``url`` in a fresh context; JavaScript errors on it fail the test."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(demo.url)
-    yield page
-    context.close()
+    try:
+        page.goto(url)
+        yield page
+    finally:
+        context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, demo):
+    with opened(browser, demo.url) as page:
+        yield page
+
+
+@pytest.fixture
+def idle_page(browser, idle_demo):
+    with opened(browser, idle_demo.url) as page:
+        yield page
 
 
 def card(n: int) -> str:
@@ -120,6 +147,21 @@ def wait_state(page, n: int, state: str) -> None:
 
 def text(page, n: int, name: str) -> str:
     return page.evaluate(f"{card(n)}.querySelector('[data-lilqueue-{name}]').textContent")
+
+
+def bar(page, n: int) -> dict:
+    return page.evaluate(f"(bar => ({{ value: bar.value, indeterminate: bar.matches(':indeterminate') }}))"
+                         f"({card(n)}.querySelector('progress'))")
+
+
+def bind_card(page, task: str, kwargs: dict) -> None:
+    """Start a job and bind it to a new card from the page's own template, as its buttons do."""
+    page.evaluate("""async ([task, kwargs]) => {
+        const { start, bind } = await import('/jobs/static/lilqueue.js');
+        const card = document.querySelector('#job').content.firstElementChild.cloneNode(true);
+        document.querySelector('#jobs').prepend(card);
+        bind(card, start(task, [], kwargs));
+    }""", [task, kwargs])
 
 
 def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_result(page):
@@ -290,6 +332,133 @@ def test_watch_backs_off_after_server_errors_and_still_follows_the_job_to_the_en
     assert failures["left"] == 0
 
 
+def test_watch_waits_as_long_as_retry_after_says_when_a_200_answer_was_not_held(page, demo):
+    polls: list[float] = []
+
+    def unheld(route):
+        polls.append(time.monotonic())
+        if len(polls) == 1:  # the real job, answered at once as a server that cannot hold answers
+            answer = route.fetch(url=route.request.url.replace("wait=25", "wait=0"))
+            route.fulfill(response=answer, headers={**answer.headers, "retry-after": "2"})
+            polls[0] = time.monotonic()
+            return
+        if len(polls) == 2:  # end the job, so that watch() returns
+            job_id = re.search(r"/jobs/([A-Za-z0-9_-]{22})\?", route.request.url).group(1)
+            urllib.request.urlopen(urllib.request.Request(f"{demo.url}jobs/{job_id}/cancel", b"", method="POST"))
+        route.continue_()
+
+    page.route(re.compile(r".*/jobs/[A-Za-z0-9_-]{22}\?since=.*"), unheld)
+    state = page.evaluate("""async () => {
+        const { start, watch } = await import('/jobs/static/lilqueue.js');
+        return (await watch(await start('import_csv', [], { rows: 200, delay: 0.05 }))).state;
+    }""")
+    assert state == "canceled"
+    assert polls[1] - polls[0] >= 1.8, polls
+
+
+def test_the_warnings_heading_counts_them_and_the_list_follows_the_newest_unless_scrolled_up(page):
+    bind_card(page, "import_csv", {"rows": 300, "delay": 0.02})
+    logs = f"{card(0)}.querySelector('[data-lilqueue-logs]')"
+    page.wait_for_function(f"(list => list.scrollHeight > list.clientHeight + 20"
+                           f" && list.scrollTop + list.clientHeight >= list.scrollHeight - 2)({logs})")
+    page.evaluate(f"{logs}.scrollTop = 0")  # the reader goes back to an older line...
+    count = page.evaluate(f"{logs}.children.length")
+    page.wait_for_function(f"{logs}.children.length > {count}")
+    assert page.evaluate(f"{logs}.scrollTop") == 0  # ...and stays there while new lines arrive
+    wait_state(page, 0, "succeeded")
+    count = page.evaluate(f"{logs}.children.length")
+    assert count > 20
+    assert page.evaluate(f"{card(0)}.querySelector('[data-warnings]').textContent") == f"Warnings ({count})"
+    assert page.is_visible(".job [data-warnings]")
+
+
+def test_no_card_is_wider_than_a_390_px_screen(browser, demo):
+    with opened(browser, demo.url, width=390) as page:
+        page.click("#sync")
+        page.click("#import")
+        page.wait_for_function(f"{card(0)}.dataset.state === 'running' && {card(0)}.querySelector('.lilqueue-log')"
+                               f" && {card(1)}.dataset.state === 'running'")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo-390.png"), full_page=True)
+        outside = page.evaluate("""() => [...document.querySelectorAll('#jobs .job')].flatMap(card => {
+            const box = card.getBoundingClientRect();
+            const out = [...card.querySelectorAll('*')].filter(e => e.getClientRects().length).filter(e => {
+                const r = e.getBoundingClientRect();
+                return r.left < box.left - 0.5 || r.right > box.right + 0.5;
+            }).map(e => e.outerHTML.slice(0, 60));
+            return card.scrollWidth > card.clientWidth ? [...out, 'the card scrolls'] : out;
+        })""")
+        assert outside == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_status_page_of_a_succeeded_job_sends_the_browser_on_to_next(page, demo):
+    job_id = page.evaluate("""async () => {
+        const { start, watch } = await import('/jobs/static/lilqueue.js');
+        return (await watch(await start('import_csv', [], { rows: 1, delay: 0 }))).id;
+    }""")
+    page.goto(f"{demo.url}jobs/{job_id}/status?next=%2Freport%3Fx%3D1%26y%3D2")
+    page.wait_for_url(f"{demo.url}report?x=1&y=2")
+
+
+def test_a_job_canceled_before_it_ran_leaves_an_empty_bar_that_does_not_move(idle_page):
+    idle_page.click("#import")
+    wait_state(idle_page, 0, "queued")
+    idle_page.click(".job [data-lilqueue-cancel]")
+    wait_state(idle_page, 0, "canceled")
+    assert bar(idle_page, 0) == {"value": 0, "indeterminate": False}
+    assert text(idle_page, 0, "percent") == ""
+
+
+def test_the_status_page_reloads_itself_with_its_query_string(idle_page, idle_demo):
+    idle_page.click("#import")
+    wait_state(idle_page, 0, "queued")
+    job_id = idle_page.evaluate(f"{card(0)}.dataset.lilqueueJob")
+    url = f"{idle_demo.url}jobs/{job_id}/status?next=%2Freports%2F7%3Ftab%3D1"
+    idle_page.goto(url)
+    with idle_page.expect_request(lambda request: "/status" in request.url) as reload:
+        pass
+    assert reload.value.url == url and reload.value.is_navigation_request()
+
+
+def test_a_queued_job_says_after_3_s_that_no_worker_runs_and_shows_progress_once_one_does(idle_page, idle_demo):
+    idle_page.click("#import")
+    wait_state(idle_page, 0, "queued")
+    began = time.monotonic()
+    assert idle_page.evaluate(f"{card(0)}.dataset.noWorker") == "false"  # a worker may be about to take it
+    assert text(idle_page, 0, "message") == ""
+    # no update arrives while the job waits (the long-poll holds): the hint comes from a timer
+    idle_page.wait_for_function(f"{card(0)}.dataset.noWorker === 'true'", timeout=10_000)
+    assert time.monotonic() - began > 2
+    assert text(idle_page, 0, "message") == "waiting for a worker — none is running"
+    assert bar(idle_page, 0) == {"value": 0, "indeterminate": False}
+    env = dict(os.environ, DEMO_DB=str(idle_demo.db_path), PYTHONUNBUFFERED="1")
+    worker = subprocess.Popen([sys.executable, "-m", "lilqueue", "worker", "demo.app:queue", "--threads", "1"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_state(idle_page, 0, "succeeded")
+    finally:
+        worker.terminate()
+        worker.wait(15)
+    assert idle_page.evaluate(f"{card(0)}.dataset.noWorker") == "false"
+    assert text(idle_page, 0, "message") == "importing line 6 of 6"
+    assert bar(idle_page, 0) == {"value": 100, "indeterminate": False}
+
+
 def test_the_demo_stops_cleanly_on_sigterm(tmp_path):
     demo = Demo(tmp_path / "demo.db", "--rows", "5", "--delay", "0.01")
     assert demo.stop() == 0, demo.output()
+
+
+def test_a_delayed_start_says_when_it_will_run_then_runs(page):
+    page.evaluate("""async () => {
+        const { start, bind } = await import('/jobs/static/lilqueue.js');
+        const card = document.querySelector('#job').content.firstElementChild.cloneNode(true);
+        document.querySelector('#jobs').prepend(card);
+        bind(card, start('import_csv', [5, 0.01], {}, { delay: 2 }));
+    }""")
+    message = f"{card(0)}.querySelector('[data-lilqueue-message]').textContent"
+    page.wait_for_function(f"{card(0)}?.dataset.state === 'queued' && {message}.startsWith('starts at')")
+    shown = time.monotonic()
+    wait_state(page, 0, "succeeded")
+    assert time.monotonic() - shown > 0.5  # it waited for its time, not started at once

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+from tests import engines
 from tests.conftest import ROOT, wait_for, worker_count
 
 
@@ -146,5 +147,4 @@ def test_the_worker_logs_a_line_per_start_and_finish_and_a_failures_traceback_on
 
 def test_workers_is_another_name_for_threads(queue, start_worker, db_path):
     start_worker(2, "--workers", "3")
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("select threads from lilqueue_worker").fetchall() == [(3,)]
+    assert engines.sql(db_path, "select threads from lilqueue_worker") == [(3,)]

@@ -1,7 +1,7 @@
 """The in-task API: ``current_job()``, progress coalescing, bounded log lines, bad values.
 
 Most tests drive a real ``CurrentJob`` bound to a job that a (pretend) worker has claimed on a
-real SQLite file, and read back what reached the job table."""
+real database (SQLite or PostgreSQL), and read back what reached the job table."""
 
 from __future__ import annotations
 

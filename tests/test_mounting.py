@@ -34,9 +34,12 @@ def need(module: str):
 
 
 def load(module: str, db_path: str, monkeypatch):
-    """Import an example fresh, on the test's database."""
+    """Import an example fresh, on the test's database: every module of the example's package is
+    imported again (``demo.mount_django.wsgi`` imports ``demo.mount_django.jobs``, whose queue
+    must not be the one an earlier test opened on its own database)."""
     monkeypatch.setenv("DEMO_DB", db_path)
-    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+    package = ".".join(module.split(".")[:2])  # demo.mount_django, demo.mount_flask, ...
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]
     return importlib.import_module(module)
 

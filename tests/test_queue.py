@@ -14,16 +14,46 @@ import pytest
 
 import lilqueue
 from lilqueue.store import Final, Outcome
-from tests import tasks
+from tests import engines, tasks
 
 ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def counts(db_path: str) -> tuple[int, int]:
     """(rows in the job table, messages in Huey's queue), read on a connection of our own."""
-    with sqlite3.connect(db_path) as conn:
-        return (conn.execute("select count(*) from lilqueue_job").fetchone()[0],
-                conn.execute("select count(*) from task").fetchone()[0])
+    return (engines.sql(db_path, "select count(*) from lilqueue_job")[0][0],
+            engines.sql(db_path, f"select count(*) from {engines.huey_table(db_path, 'task')}")[0][0])
+
+
+def driver_errors(db_path: str) -> tuple[type[BaseException], ...]:
+    """What the engine's driver raises (besides lilqueue's StorageError) for a failed statement."""
+    if engines.is_postgres(db_path):
+        import psycopg
+
+        return psycopg.Error, lilqueue.StorageError
+    return sqlite3.Error, lilqueue.StorageError
+
+
+def inject_failure(db_path: str, name: str, when: str) -> None:
+    """A real fault in the database, no patching: a trigger on Huey's message table that aborts
+    the insert of a message (``when``: "before" or "after" the message is inserted)."""
+    table = engines.huey_table(db_path, "task")
+    if engines.is_postgres(db_path):
+        engines.sql(db_path, f"create function {name}() returns trigger language plpgsql as"
+                             " $$ begin raise exception 'injected failure'; end $$")
+        engines.sql(db_path, f"create trigger {name} {when} insert on {table}"
+                             f" for each row execute function {name}()")
+    else:
+        engines.sql(db_path, f"create trigger {name} {when} insert on {table} begin"
+                             " select raise(abort, 'injected failure'); end")
+
+
+def remove_failure(db_path: str, name: str) -> None:
+    if engines.is_postgres(db_path):
+        engines.sql(db_path, f"drop trigger {name} on {engines.huey_table(db_path, 'task')}")
+        engines.sql(db_path, f"drop function {name}()")
+    else:
+        engines.sql(db_path, f"drop trigger {name}")
 
 
 def run_to_end(queue: lilqueue.Queue, state: str = "succeeded") -> str:
@@ -183,37 +213,38 @@ def test_a_key_whose_job_was_canceled_starts_a_new_job(queue):
 
 
 def test_a_failure_between_the_row_and_the_message_leaves_neither(queue, db_path):
-    # A real SQLite fault, no patching: Huey's insert of the message aborts after our row was written.
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("create trigger no_messages before insert on task begin"
-                     " select raise(abort, 'injected failure'); end")
-    with pytest.raises((sqlite3.Error, lilqueue.StorageError), match="injected failure"):
+    # Huey's insert of the message aborts after our row was written.
+    inject_failure(db_path, "no_messages", "before")
+    errors = driver_errors(db_path)
+    with pytest.raises(errors, match="injected failure"):
         queue.start("add", args=[1, 2])
-    with pytest.raises((sqlite3.Error, lilqueue.StorageError), match="injected failure"):
+    with pytest.raises(errors, match="injected failure"):
         queue.start("add", args=[1, 2], key="k")
-    with pytest.raises((sqlite3.Error, lilqueue.StorageError), match="injected failure"):
+    with pytest.raises(errors, match="injected failure"):
         queue.start_many("add", [[1, 2], [3, 4]])
     assert counts(db_path) == (0, 0)
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("drop trigger no_messages")
+    remove_failure(db_path, "no_messages")
     queue.start("add", args=[1, 2], key="k")  # the key was not taken by the failed start
     assert counts(db_path) == (1, 1)
 
 
 def test_a_failure_after_both_inserts_leaves_neither(queue, db_path):
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("create trigger late_failure after insert on task begin"
-                     " select raise(abort, 'injected failure'); end")
-    with pytest.raises((sqlite3.Error, lilqueue.StorageError), match="injected failure"):
+    inject_failure(db_path, "late_failure", "after")
+    with pytest.raises(driver_errors(db_path), match="injected failure"):
         queue.start("add", args=[1, 2])
     assert counts(db_path) == (0, 0)
 
 
 def test_a_read_only_database_raises_storage_error_and_writes_nothing(queue, db_path):
     first = queue.start("add", args=[1, 2])
-    queue.database.execute_sql("pragma query_only = on")  # this thread's connection only
+    if engines.is_postgres(db_path):  # a read-only server (a hot standby) refuses writes alike
+        read_only, writable, says = ("set default_transaction_read_only = on",
+                                     "set default_transaction_read_only = off", "read-only")
+    else:
+        read_only, writable, says = "pragma query_only = on", "pragma query_only = off", "readonly"
+    queue.database.execute_sql(read_only)  # this thread's connection only
     try:
-        with pytest.raises(lilqueue.StorageError, match="readonly") as caught:
+        with pytest.raises(lilqueue.StorageError, match=says) as caught:
             queue.start("add", args=[3, 4])
         assert caught.value.detail
         with pytest.raises(lilqueue.StorageError):
@@ -223,7 +254,7 @@ def test_a_read_only_database_raises_storage_error_and_writes_nothing(queue, db_
         with pytest.raises(lilqueue.StorageError):
             queue.cancel(first.id)
     finally:
-        queue.database.execute_sql("pragma query_only = off")
+        queue.database.execute_sql(writable)
     assert counts(db_path) == (1, 1)
     assert queue.get(first.id).state == "queued"
 
@@ -322,9 +353,8 @@ def test_prune_deletes_finished_jobs_and_their_lines_older_than_the_cutoff(queue
     assert queue.get(recent).state == "failed"
     assert queue.store.prune(time.time() + 1) == 1
     assert queue.get(waiting.id).state == "queued"
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("select count(*) from lilqueue_log").fetchone()[0] == 0
-        assert conn.execute("select count(*) from lilqueue_job").fetchone()[0] == 1
+    assert engines.sql(db_path, "select count(*) from lilqueue_log") == [(0,)]
+    assert engines.sql(db_path, "select count(*) from lilqueue_job") == [(1,)]
 
 
 def test_prune_works_through_many_jobs_in_batches(queue):

@@ -142,7 +142,7 @@ def test_an_unknown_option_fails_at_decoration_naming_the_valid_ones(queue):
             pass
 
     with pytest.raises(TypeError):  # a ConfigurationError is also the TypeError Python would raise
-        queue.task(priority=1)
+        queue.task(ttl=1)
     assert queue.tasks == {}
 
 

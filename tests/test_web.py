@@ -7,13 +7,14 @@ import json
 import logging
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 
+from tests import engines
 from tests.conftest import ROOT
 from tests.http_support import post_json, request, running, serving
 
@@ -50,8 +51,18 @@ def assert_problem(answer, status: int) -> dict:
 
 
 def job_count(db_path: str) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("select count(*) from lilqueue_job").fetchone()[0]
+    return engines.sql(db_path, "select count(*) from lilqueue_job")[0][0]
+
+
+def break_reads(db_path: str) -> None:
+    """Make any read of the job database fail from now on."""
+    if engines.is_postgres(db_path):
+        engines.sql(db_path, "alter table lilqueue_job rename to lilqueue_job_gone")
+        return
+    for suffix in ("-wal", "-shm", ""):
+        if os.path.exists(db_path + suffix):
+            os.remove(db_path + suffix)
+    os.mkdir(db_path)
 
 
 def test_a_started_job_shows_its_progress_in_order_its_warnings_and_its_result(serve_middleware, start_worker):
@@ -178,10 +189,7 @@ BAD_IDS = ["abc", "A" * 23, "A" * 21, "A" * 5000, "..%2F..%2Fetc%2Fpasswd", "%00
 @pytest.mark.parametrize("job_id", BAD_IDS)
 def test_a_malformed_id_is_404_without_touching_the_database(serve_middleware, db_path, job_id):
     base = serve_middleware()
-    for suffix in ("-wal", "-shm", ""):
-        if os.path.exists(db_path + suffix):
-            os.remove(db_path + suffix)
-    os.mkdir(db_path)  # any read of the database now fails
+    break_reads(db_path)  # any read of the database now fails
     for method, path in (("GET", ""), ("GET", "?since=1&wait=1"), ("POST", "/cancel"), ("GET", "/events"),
                          ("GET", "/status")):
         body = b"{}" if method == "POST" else None
@@ -328,6 +336,34 @@ def test_the_js_client_is_served_and_nothing_else_is(serve_middleware):
     assert script.status == 200 and script.headers["Content-Type"].startswith("text/javascript")
     for path in ("/jobs/static/web.py", "/jobs/static/..%2Fweb.py", "/jobs/static/../web.py", "/jobs/static/"):
         assert_problem(request(base, "GET", path), 404)
+
+
+def test_the_js_client_is_cached_and_revalidated_by_its_etag(serve_middleware):
+    base = serve_middleware()
+    script = request(base, "GET", "/jobs/static/lilqueue.js")
+    assert script.headers["Cache-Control"] == "public, max-age=3600" and script.headers["ETag"].startswith('"')
+    again = request(base, "GET", "/jobs/static/lilqueue.js", headers={"If-None-Match": script.headers["ETag"]})
+    assert again.status == 304 and again.body == b"" and again.headers["ETag"] == script.headers["ETag"]
+    stale = request(base, "GET", "/jobs/static/lilqueue.js", headers={"If-None-Match": '"an-old-version"'})
+    assert stale.status == 200 and stale.body == script.body
+    job = post_json(base, "/jobs/", {"task": "noop"})
+    assert job.headers["Cache-Control"] == "no-store"  # jobs are never cached
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
+                                    "javascript:alert(1)", "reports/7", "/a b", "/a\x00", ""])
+def test_a_status_page_next_that_leaves_the_site_is_refused(serve_middleware, queue, target):
+    base = serve_middleware()
+    job = queue.start("noop")
+    problem = assert_problem(request(base, "GET", f"/jobs/{job.id}/status?next={quote(target)}"), 400)
+    assert "next" in problem["detail"]
+
+
+def test_a_status_page_next_on_this_site_is_accepted(serve_middleware, queue):
+    base = serve_middleware()
+    job = queue.cancel(queue.start("noop").id)  # finished: the page offers to go on
+    page = request(base, "GET", f"/jobs/{job.id}/status?next=/reports/{job.id}%3Ftab%3D1")
+    assert page.status == 200 and f"/reports/{job.id}?tab=1" in page.body.decode()
 
 
 def test_a_host_app_gets_every_other_request_untouched(queue):

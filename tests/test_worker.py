@@ -1,19 +1,19 @@
-"""End to end: real ``python -m lilqueue worker tests.tasks:queue`` processes on a real SQLite
-file, driven through a Queue on the same file (``tests.tasks.build``: heartbeat_timeout=2.0)."""
+"""End to end: real ``python -m lilqueue worker tests.tasks:queue`` processes on a real database
+(a SQLite file, a PostgreSQL schema), driven through a Queue on the same database
+(``tests.tasks.build``: heartbeat_timeout=2.0)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import statistics
 import threading
 import time
 
 import pytest
 
-from tests import tasks
-from tests.conftest import wait_for
+from tests import engines, tasks
+from tests.conftest import wait_for, worker_count
 
 HEARTBEAT_TIMEOUT = 2.0  # what tests.tasks.build gives the queue and the worker
 
@@ -27,8 +27,7 @@ def finished(queue, job_id, timeout=15.0):
 
 
 def messages(db_path: str) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("select count(*) from task").fetchone()[0]
+    return engines.sql(db_path, f"select count(*) from {engines.huey_table(db_path, 'task')}")[0][0]
 
 
 def test_a_job_runs_and_its_progress_is_seen_in_order(queue, start_worker):
@@ -179,8 +178,7 @@ def test_sigterm_lets_a_running_job_finish_within_grace_and_exits_zero(queue, st
     assert worker.wait(10) == 0
     assert time.monotonic() - signaled < 3, "it exits once the job is done, not when grace ends"
     assert queue.get(job.id).state == "succeeded"
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("select count(*) from lilqueue_worker").fetchone()[0] == 0
+    assert worker_count(db_path) == 0
 
 
 def test_sigterm_hands_back_a_job_that_outlives_grace_and_a_later_worker_finishes_it(
@@ -275,8 +273,7 @@ def test_300_starts_from_16_threads_with_a_worker_running_lose_nothing(queue, st
     assert len(ids) == len(set(ids)) == 300
     wait_for(lambda: queue.store.counts() == {"queued": 0, "running": 0}, timeout=60, interval=0.05)
     took = time.monotonic() - began
-    with sqlite3.connect(db_path) as conn:
-        states = dict(conn.execute("select state, count(*) from lilqueue_job group by state").fetchall())
+    states = dict(engines.sql(db_path, "select state, count(*) from lilqueue_job group by state"))
     print(f"\n300 starts from 16 threads: started in {started:.2f} s, all finished in {took:.2f} s: {states}")
     assert states == {"succeeded": 302}
     assert messages(db_path) == 0
@@ -322,9 +319,8 @@ def test_two_workers_share_the_queue_and_run_each_job_once(queue, start_worker, 
     jobs = queue.start_many("sleepy", [[0.05] for _ in range(40)])
     for job in jobs:
         assert finished(queue, job.id, timeout=30).state == "succeeded"
-    with sqlite3.connect(db_path) as conn:
-        workers = conn.execute("select count(distinct worker), max(attempts) from lilqueue_job").fetchone()
-    assert workers == (2, 1)
+    workers = engines.sql(db_path, "select count(distinct worker), max(attempts) from lilqueue_job")
+    assert workers == [(2, 1)]
 
 
 def test_a_canceled_job_that_fails_afterwards_is_not_retried(queue, start_worker):
@@ -345,14 +341,21 @@ def test_progress_on_a_locked_database_raises_storage_error_after_the_queues_bus
         db_path, tmp_path, task):
     # The isolated child opens the store again: it must do so with the queue's busy timeout
     # (1 s here), not the default 10 s, and translate the database's error as a thread does.
+    # SQLite: another connection holds the write lock of the file. PostgreSQL: it holds a lock on
+    # the job table that lets readers through and makes writers wait (lock_timeout = busy timeout).
+    postgres = engines.is_postgres(db_path)
     queue = tasks.build(db_path, busy_timeout=1.0, heartbeat_timeout=30.0)
     worker = queue.worker(threads=1).start()
     flag = tmp_path / "locked"
     try:
         job = queue.start(task, args=[str(flag)])
         running(queue, job.id)
-        locker = sqlite3.connect(db_path, isolation_level=None)
-        locker.execute("begin immediate")
+        locker = engines.connect(db_path)
+        if postgres:
+            locker.execute("begin")
+            locker.execute("lock table lilqueue_job in exclusive mode")
+        else:
+            locker.execute("begin immediate")
         flag.touch()
         time.sleep(4.0)
         locker.execute("rollback")
@@ -362,7 +365,7 @@ def test_progress_on_a_locked_database_raises_storage_error_after_the_queues_bus
         worker.stop(grace=5)
     assert done.state == "succeeded", done.error
     assert done.result["error"] == "StorageError", done.result
-    assert "locked" in done.result["detail"]
+    assert ("lock timeout" if postgres else "locked") in done.result["detail"], done.result
     assert 0.8 < done.result["seconds"] < 3.0, done.result
 
 
@@ -399,5 +402,4 @@ def test_a_worker_runs_inside_the_app_process_with_start_and_stop(queue, db_path
     finally:
         worker.stop()
     assert results == [0, 2, 4, 6, 8, "spun"]
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("select count(*) from lilqueue_worker").fetchone()[0] == 0
+    assert worker_count(db_path) == 0

@@ -1,10 +1,15 @@
-"""``python -m lilqueue bench``: lilqueue beside the raw peer (SqliteHuey), in one run.
+"""``python -m lilqueue bench``: lilqueue beside the raw peer, in one run: SqliteHuey, and
+PostgresHuey beside the PostgreSQL engine when a server answers.
 
-``run.py`` measures the queue and the worker, ``web.py`` the web figures, ``figures.py`` holds
-the plans and the table, ``processes.py`` and ``contestants.py`` the child processes. The
-library never imports this package.
+``command.py`` chooses the engines and prints the tables; ``run.py`` measures the queue and the
+worker (and holds the measures both engines use), ``pgrun.py`` the same on PostgreSQL, with
+``pgcontestant.py`` and ``pgserver.py`` (schemas, backends); ``web.py`` the web figures,
+``history.py`` the operators' reads, ``growth.py`` the costs on an empty and a full job table;
+``figures.py`` holds the plans and the table, ``report.py`` the JSON of ``--json``,
+``processes.py`` and ``contestants.py`` the child processes. The library never imports this
+package.
 """
 
-from .run import main
+from .command import main
 
 __all__ = ["main"]

@@ -1,8 +1,9 @@
-"""The benchmark's two contestants: the same tasks on lilqueue and on raw Huey (SqliteHuey),
-and the worker process for each.
+"""The benchmark's contestants: the same tasks on lilqueue and on raw Huey (SqliteHuey, or
+PostgresHuey beside lilqueue's PostgreSQL engine), and the worker process for each.
 
-    python -m lilqueue.bench.contestants lilqueue PATH THREADS
+    python -m lilqueue.bench.contestants lilqueue PATH_OR_URL THREADS
     python -m lilqueue.bench.contestants huey PATH THREADS
+    python -m lilqueue.bench.contestants pghuey URL THREADS       (URL: postgresql://...?schema=S)
     python -m lilqueue.bench.contestants web PATH MAX_WAITERS     (prints the port it listens on)
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import sys
 import time
 
-from huey import SqliteHuey
+from huey import PostgresHuey, SqliteHuey
 from huey.api import Task
 
 import lilqueue
+from lilqueue.store.pgdatabase import Location
 from lilqueue.web.server import serve
 
 
@@ -45,6 +47,14 @@ def build_huey(path: str) -> tuple[SqliteHuey, type[Task]]:
     return huey, huey.task(name="stamp")(stamp).task_class
 
 
+def build_pghuey(url: str) -> tuple[PostgresHuey, type[Task]]:
+    """Raw Huey on its own PostgreSQL storage (its defaults: a blocking dequeue that LISTENs),
+    with its tables in the schema the lilqueue-style ``url`` names."""
+    where = Location.parse(url)
+    huey = PostgresHuey("bench", dsn=where.conninfo, options=f"-c search_path={where.schema}")
+    return huey, huey.task(name="stamp")(stamp).task_class
+
+
 def main(argv: list[str]) -> None:
     kind, path, number = argv[0], argv[1], int(argv[2])
     if kind == "lilqueue":
@@ -53,7 +63,7 @@ def main(argv: list[str]) -> None:
         app = build_queue(path).middleware(max_waiters=number)
         serve(app, "127.0.0.1", 0, ready=lambda server: print(server.server_port, flush=True))
     else:
-        huey, _ = build_huey(path)
+        huey, _ = build_pghuey(path) if kind == "pghuey" else build_huey(path)
         huey.create_consumer(workers=number, worker_type="thread", periodic=False).run()
 
 

@@ -27,6 +27,7 @@ class Figure:
 class Plan:
     repeats: int
     enqueue: int
+    enqueue_threads: tuple[int, ...]  # the enqueue figure once per number of starting threads
     bulk: int
     drain: int
     drain_threads: tuple[int, ...]
@@ -39,18 +40,24 @@ class Plan:
     watched_jobs: int
     watchers_per_job: int
     watch_seconds: float
+    history_rows: int
+    growth_rows: int  # the finished jobs under the "flat costs as the table grows" figures
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(repeats=1, enqueue=500, bulk=10_000, drain=1000, drain_threads=(1,), pickups=8,
+        return cls(repeats=1, enqueue=800, enqueue_threads=(1, 8), bulk=10_000, drain=1000, drain_threads=(1,),
+                   pickups=8,
                    idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000,
-                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0)
+                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0,
+                   history_rows=100_000, growth_rows=50_000)
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(repeats=5, enqueue=2000, bulk=50_000, drain=5000, drain_threads=(1, 4), pickups=30,
+        return cls(repeats=5, enqueue=2000, enqueue_threads=(1, 8), bulk=50_000, drain=5000, drain_threads=(1, 4),
+                   pickups=30,
                    idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
-                   latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0)
+                   latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0,
+                   history_rows=1_000_000, growth_rows=1_000_000)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -62,8 +69,8 @@ def median_of(runs: int, measure: Callable[[int], float]) -> float:
     return statistics.median(measure(i) for i in range(runs))
 
 
-def render(figures: list[Figure]) -> str:
-    rows = [("figure", "unit", "lilqueue", "raw huey", "ratio", "target")]
+def render(figures: list[Figure], peer: str = "raw huey", ours: str = "lilqueue") -> str:
+    rows = [("figure", "unit", ours, peer, "ratio", "target")]
     for f in figures:
         rows.append((f.name, f.unit, _fmt(f.lilqueue), _fmt(f.huey),
                      "" if f.ratio is None else f"{f.ratio:.2f}x", f.target))

@@ -86,19 +86,24 @@ class Pollers:
         self._selector.close()
 
 
-def measure_progress_latency(workdir: Path, updates: int, pause: float) -> dict[str, float]:
-    """One job reporting ``updates`` times, ``pause`` apart; one client long-polling it."""
-    path = str(workdir / "latency.db")
+def measure_progress_latency(workdir: Path, updates: int, pause: float,
+                             location: str | None = None) -> dict[str, float]:
+    """One job reporting ``updates`` times, ``pause`` apart; one client long-polling it. The
+    queue is a file in ``workdir``, or ``location`` (a PostgreSQL URL) when given."""
+    path = location or str(workdir / "latency.db")
     queue = build_queue(path)
     worker = WorkerProcess("lilqueue", path, 2, workdir / "latency-worker.log")
-    web = WebProcess(path, 100, workdir / "latency-web.log")
     try:
-        job = queue.start("report", args=[updates, pause])
-        pollers = Pollers(web.port, [_Client(job.id, job.version)])
-        pollers.run(time.monotonic() + updates * pause + 30)
+        web = WebProcess(path, 100, workdir / "latency-web.log")
+        try:
+            job = queue.start("report", args=[updates, pause])
+            pollers = Pollers(web.port, [_Client(job.id, job.version)])
+            pollers.run(time.monotonic() + updates * pause + 30)
+        finally:
+            web.stop()
     finally:
-        web.stop()
         worker.stop()
+        queue.store.database.close_all()  # PostgreSQL: no server process outlives the figure
     lat = pollers.latencies
     return {"p50": statistics.median(lat), "p99": percentile(lat, 99), "samples": len(lat),
             "errors": pollers.errors}
@@ -133,6 +138,28 @@ def measure_watchers(workdir: Path, jobs: int, per_job: int, seconds: float) -> 
     lat = pollers.latencies
     return {"clients": len(clients), "p50": statistics.median(lat), "p99": percentile(lat, 99),
             "answers": pollers.answers, "errors": pollers.errors, "rss_added": peak["rss"] - rss_before}
+
+
+def measure_idle_watchers(workdir: Path, clients: int, seconds: float) -> float | None:
+    """CPU of a web process (% of a core) while ``clients`` long-polls wait on a job that does
+    not change (queued, no worker); None where /proc is missing."""
+    path = str(workdir / "idle-watchers.db")
+    queue = build_queue(path)
+    job = queue.start("report", args=[1, 0.0])
+    web = WebProcess(path, clients + 10, workdir / "idle-watchers-web.log")
+    try:
+        pollers = Pollers(web.port, [_Client(job.id, job.version) for _ in range(clients)])
+        until = time.monotonic() + 2 + seconds
+        asking = threading.Thread(target=pollers.run, args=(until,), daemon=True)
+        asking.start()
+        time.sleep(2)  # every client asked and waits
+        cpu0, wall0 = web.cpu_seconds(), time.monotonic()
+        time.sleep(seconds)
+        cpu1, wall = web.cpu_seconds(), time.monotonic() - wall0
+        asking.join()
+    finally:
+        web.stop()
+    return None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / wall * 100
 
 
 def measure_reads_per_change(workdir: Path, waiters: int) -> int:

@@ -16,10 +16,14 @@ calling thread's connection, so that a caller never holds a lock across two call
                                                          why the task should stop, if it should
     worker executor         finish(claim, ..., next)     stores the outcome (or requeues a retry)
                                                          and, with ``claim_next``, claims again
-    worker monitor          cancel_requests, release_due which running jobs must stop; due retries
+    worker monitor          cancel_requests, release_due which running jobs must stop; due retries;
+                            release_parked               jobs waiting for a slot of their task
                             prune(before)                deletes old finished jobs, in batches
     worker heartbeat        register, heartbeat, reap    live workers; a dead worker's jobs back
+    worker monitor          start_slot(new, slot)        a periodic task's job, once per slot
     worker, web watcher     commits()                    (no transaction) notices other commits
+    operators (queue.jobs,  history.jobs, .stats,        lists and statistics (history.py, one
+    .stats, .purge, retry)  .delete(condition)           query builder for every engine)
 
 Every transition is guarded by the state it leaves (``... WHERE state = 'running' AND worker = ?``)
 so a worker that lost a job (reaped, handed back) can no longer change it. A write the database
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..job import Job
+from .history import History
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Outcome:
     result: str | None = None
     error: tuple[str, str, str | None] | None = None
     retry_in: float | None = None  # failed, but goes back to the queue after this many seconds
+    retry_asked: bool = False      # the task raised Retry ...
+    retry_after: float | None = None  # ... with this delay (None: the task's own)
     hand_back: bool = False        # not finished: the worker stopped; give the job to another
 
 
@@ -63,6 +71,7 @@ class NewJob:
     args: str       # the arguments as stored: JSON
     kwargs: str
     message: bytes  # the serialized queue message that carries the job to a worker
+    max_pending: int | None = None  # the task's limit of queued and running jobs (Busy past it)
 
 
 @dataclass
@@ -74,6 +83,9 @@ class Final:
     log_count: int | None = None  # the lines the job keeps, if known: saves a count(*)
 
 
+DOORBELL_WAIT = 0.25  # the longest a ``Commits.wait`` with a doorbell lasts: a look anyway, a stop's delay
+
+
 class Commits(abc.ABC):
     """Notices commits made by other connections, cheaply, without reading a table."""
 
@@ -81,13 +93,34 @@ class Commits(abc.ABC):
     def changed(self) -> bool:
         """True if another connection committed since the last call."""
 
+    wakes = False  # True: ``wait`` returns as soon as another connection commits (a doorbell)
+
+    def wait(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds, or until a commit may have happened where the engine
+        can tell (``wakes``); then call ``changed`` or ``jobs``."""
+        time.sleep(timeout)
+
+    def jobs(self) -> set[str] | None:
+        """The ids of the jobs that changed since the last call, where the engine says so;
+        None for "any job may have changed"."""
+        return None if self.changed() else set()
+
+    certain = True  # False: the last ``jobs()`` said None without knowing that anyone committed
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release what the watcher holds."""
 
 
-MessageFactory = Callable[[str, str, list, dict], Any]  # (job id, task, args, kwargs) -> Huey message
-RetriesOf = Callable[[str], int]                       # task name -> its retries
+MessageFactory = Callable[[str, str, list, dict, int], Any]  # (job id, task, args, kwargs, priority) -> message
+@dataclass(frozen=True)
+class Rules:
+    """What the store must know of a task to move its jobs on its own (reaping, limits)."""
+    retries: int = 0
+    concurrency: int | None = None  # at most this many of its jobs running at once
+
+
+RulesOf = Callable[[str], Rules]  # task name -> its rules (Rules() for a task this process does not know)
 
 
 class Store(abc.ABC):
@@ -98,6 +131,7 @@ class Store(abc.ABC):
     location: str    # what the user passed (a path or a URL), made absolute where it is a path
     spec: dict       # open_store(**spec) opens this store again, in another process
     errors: tuple[type[BaseException], ...]  # what a failing database raises (StorageError among them)
+    history: History  # the operators' reads and deletions
 
     # -- starting and reading ---------------------------------------------------------------
     @abc.abstractmethod
@@ -152,6 +186,16 @@ class Store(abc.ABC):
     def release_due(self) -> int: ...
 
     @abc.abstractmethod
+    def start_slot(self, new: NewJob, slot: float) -> bool:
+        """Start a periodic task's job for ``slot`` (epoch seconds of its minute) unless that
+        slot (or a later one) is taken already; True if this call started it."""
+
+    @abc.abstractmethod
+    def release_parked(self) -> int:
+        """Jobs waiting for a free slot of their task's concurrency limit, given back to the
+        queue where one is free (the safety net; finishing a job releases its slot at once)."""
+
+    @abc.abstractmethod
     def log_line(self, job_id: str, now: float, level: str, message: str) -> None:
         """Add one line to a job's log, outside a running task (the worker's own notes)."""
 
@@ -176,6 +220,13 @@ class Store(abc.ABC):
     # -- connections ------------------------------------------------------------------------
     @abc.abstractmethod
     def commits(self) -> Commits: ...
+
+    def reserve(self, connections: int) -> None:
+        """Allow this process at least ``connections`` at once (a worker: one per thread, and
+        its helpers); engines with an unbounded pool have nothing to do."""
+        reserve = getattr(self.database, "reserve", None)
+        if reserve is not None:
+            reserve(connections)
 
     def close(self) -> None:
         """Close the calling thread's connection (a thread that is about to end, or to wait)."""

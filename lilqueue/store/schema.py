@@ -15,7 +15,7 @@ from typing import Any
 import peewee as pw
 
 from ..job import ID_LENGTH, KEY_LIMIT, Job, JobError, LogLine, Progress
-from ..states import RUNNING, UNFINISHED
+from ..states import FINISHED, RUNNING, UNFINISHED
 
 
 class JobRow(pw.Model):
@@ -26,8 +26,8 @@ class JobRow(pw.Model):
     kwargs = pw.TextField(default="{}")
     key = pw.CharField(null=True, max_length=KEY_LIMIT)
     owner = pw.TextField(null=True)
-    current = pw.FloatField(null=True)
-    total = pw.FloatField(null=True)
+    current = pw.DoubleField(null=True)
+    total = pw.DoubleField(null=True)
     message = pw.TextField(null=True)
     result = pw.TextField(null=True)
     error_type = pw.TextField(null=True)
@@ -35,12 +35,17 @@ class JobRow(pw.Model):
     error_traceback = pw.TextField(null=True)
     version = pw.IntegerField(default=1)
     attempts = pw.IntegerField(default=0)
-    cancel_requested = pw.BooleanField(default=False)
+    cancel_requested = pw.IntegerField(default=0)  # 0 or 1, compared as numbers by both engines
     worker = pw.CharField(null=True, max_length=64)
     logs_dropped = pw.IntegerField(default=0)
-    created_at = pw.FloatField()
-    started_at = pw.FloatField(null=True)
-    finished_at = pw.FloatField(null=True)
+    created_at = pw.DoubleField()
+    started_at = pw.DoubleField(null=True)
+    finished_at = pw.DoubleField(null=True)
+    retry_of = pw.CharField(null=True, max_length=ID_LENGTH)
+    run_at = pw.DoubleField(null=True)          # a delayed start: not before this moment
+    # Defaults in the table too, as ALTER TABLE gives an older one: a writer naming no value gets 0.
+    priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])  # higher runs first
+    parked = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])    # 1: waits for a slot, without a message
 
     class Meta:
         table_name = "lilqueue_job"
@@ -50,7 +55,7 @@ class JobRow(pw.Model):
 class LogRow(pw.Model):
     id = pw.AutoField()
     job_id = pw.CharField(max_length=ID_LENGTH, index=True)
-    ts = pw.FloatField()
+    ts = pw.DoubleField()
     level = pw.CharField(max_length=16)
     message = pw.TextField()
 
@@ -63,38 +68,203 @@ class WorkerRow(pw.Model):
     hostname = pw.TextField()
     pid = pw.IntegerField()
     threads = pw.IntegerField()
-    started_at = pw.FloatField()
-    heartbeat_at = pw.FloatField(index=True)
+    started_at = pw.DoubleField()
+    heartbeat_at = pw.DoubleField(index=True)
 
     class Meta:
         table_name = "lilqueue_worker"
 
 
-MODELS = (JobRow, LogRow, WorkerRow)
+class StatRow(pw.Model):
+    """Totals per task and final state, kept by triggers in the transaction that finishes (or
+    deletes) a job: counters and duration histograms that never go down when old jobs are
+    pruned, and current counts without scanning the job table."""
+    task = pw.CharField(max_length=200)
+    state = pw.CharField(max_length=16)
+    count = pw.IntegerField(default=0)              # jobs that ended in this state
+    deleted = pw.IntegerField(default=0)            # of them, pruned or purged since
+    timed = pw.IntegerField(default=0)              # of them, with a start and an end
+    duration_sum = pw.DoubleField(default=0.0)
+    b0 = pw.IntegerField(default=0)  # timed jobs per slot of DURATION_BUCKETS (b10: longer)
+    b1 = pw.IntegerField(default=0)
+    b2 = pw.IntegerField(default=0)
+    b3 = pw.IntegerField(default=0)
+    b4 = pw.IntegerField(default=0)
+    b5 = pw.IntegerField(default=0)
+    b6 = pw.IntegerField(default=0)
+    b7 = pw.IntegerField(default=0)
+    b8 = pw.IntegerField(default=0)
+    b9 = pw.IntegerField(default=0)
+    b10 = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "lilqueue_stat"
+        primary_key = pw.CompositeKey("task", "state")
+
+
+class SlotRow(pw.Model):
+    """The latest slot (a matching minute) of each periodic task that a worker took: the row
+    is inserted in the transaction that starts the slot's job, so that a slot runs once however
+    many workers reach it; the older rows of the task are deleted in that transaction too."""
+    task = pw.CharField(max_length=200)
+    slot = pw.DoubleField()                                  # the minute, epoch seconds (UTC)
+    job_id = pw.CharField(null=True, max_length=ID_LENGTH)   # None: skipped (first seen, or still running)
+
+    class Meta:
+        table_name = "lilqueue_slot"
+        primary_key = pw.CompositeKey("task", "slot")
+
+
+MODELS = (JobRow, LogRow, WorkerRow, StatRow, SlotRow)
 JOB = JobRow._meta.table_name
+JOB_COLUMNS = ", ".join(JobRow._meta.sorted_field_names)
 LOG = LogRow._meta.table_name
 WORKER = WorkerRow._meta.table_name
+STAT = StatRow._meta.table_name
+SLOT = SlotRow._meta.table_name
+# Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+SLOTS = [f"b{i}" for i in range(len(DURATION_BUCKETS) + 1)]
+STAT_SHARDS = 16
 
 
-def create(database: pw.Database) -> None:
-    """Create the tables and indexes in ``database`` if they are missing. Once they exist this
-    is a read: opening a queue (a web process, an isolated job's child) takes no write lock."""
-    if {model._meta.table_name for model in MODELS} <= set(database.get_tables()):
-        return
-    bound = {}
+def _triggers(database: pw.Database, channel: str | None) -> list[str]:
+    """Triggers that keep ``lilqueue_stat``: whichever path finishes a job (a worker, a cancel,
+    a reaper) or deletes it (pruning, purging), the totals move in its transaction. On
+    PostgreSQL the same trigger also notifies ``channel`` with the id of every job that changed,
+    and once per statement that inserted jobs (with an empty payload: a worker's doorbell)."""
+    finished = ", ".join(f"'{state}'" for state in sorted(FINISHED))
+    took = "(new.finished_at - new.started_at)"
+    slots = [f"case when {condition} then 1 else 0 end" for condition in _slot_conditions(took)]
+    names = ", ".join(SLOTS)
+    count_finished = (
+        f"insert into {STAT} (task, state, count, deleted, timed, duration_sum, {names})"
+        f" values (new.task, new.state, 1, 0, case when new.started_at is null then 0 else 1 end,"
+        f" coalesce({took}, 0), {', '.join(slots)})"
+        f" on conflict (task, state) do update set count = {STAT}.count + 1, timed = {STAT}.timed + excluded.timed,"
+        f" duration_sum = {STAT}.duration_sum + excluded.duration_sum, "
+        + ", ".join(f"{slot} = {STAT}.{slot} + excluded.{slot}" for slot in SLOTS))
+    count_deleted = f"update {STAT} set deleted = deleted + 1 where task = old.task and state = old.state"
+    is_finishing = f"new.state in ({finished}) and old.state not in ({finished})"
+    if not isinstance(database, pw.PostgresqlDatabase):
+        return [f"create trigger if not exists lilqueue_job_finished after update of state on {JOB}"
+                f" when {is_finishing} begin {count_finished}; end",
+                f"create trigger if not exists lilqueue_job_deleted after delete on {JOB}"
+                f" when old.state in ({finished}) begin {count_deleted}; end"]
+    if channel is None:
+        raise TypeError("PostgreSQL's triggers need the channel to notify")
+    shard = f"mod(pg_backend_pid(), {STAT_SHARDS})"  # no "%": the driver reads it as a placeholder
+    count_finished = (
+        f"insert into {STAT} (task, state, shard, count, deleted, timed, duration_sum, {names})"
+        f" values (new.task, new.state, {shard}, 1, 0, case when new.started_at is null then 0 else 1 end,"
+        f" coalesce({took}, 0), {', '.join(slots)})"
+        f" on conflict (task, state, shard) do update set count = {STAT}.count + 1,"
+        f" timed = {STAT}.timed + excluded.timed, duration_sum = {STAT}.duration_sum + excluded.duration_sum, "
+        + ", ".join(f"{slot} = {STAT}.{slot} + excluded.{slot}" for slot in SLOTS))
+    count_deleted = (
+        f"insert into {STAT} (task, state, shard, count, deleted, timed, duration_sum, {names})"
+        f" values (old.task, old.state, {shard}, 0, 1, 0, 0, {', '.join('0' for _ in SLOTS)})"
+        f" on conflict (task, state, shard) do update set deleted = {STAT}.deleted + 1")
+    return [
+        "create or replace function lilqueue_job_changed() returns trigger language plpgsql as $$ begin"
+        f" perform pg_notify('{channel}', coalesce(new.id, old.id));"
+        f" if tg_op = 'DELETE' then if old.state in ({finished}) then {count_deleted}; end if;"
+        f" elsif {is_finishing} then {count_finished}; end if;"
+        " return null; end $$",
+        f"create or replace trigger lilqueue_job_changed after update or delete on {JOB}"
+        " for each row execute function lilqueue_job_changed()",
+        "create or replace function lilqueue_job_inserted() returns trigger language plpgsql as $$ begin"
+        f" perform pg_notify('{channel}', ''); return null; end $$",
+        f"create or replace trigger lilqueue_job_inserted after insert on {JOB}"
+        " for each statement execute function lilqueue_job_inserted()",
+    ]
+
+
+def _slot_conditions(took: str) -> list[str]:
+    """SQL conditions, one per slot: the duration ``took`` falls in it (NULL without a start)."""
+    bounds = DURATION_BUCKETS
+    return ([f"{took} <= {bounds[0]}"]
+            + [f"{took} > {low} and {took} <= {high}" for low, high in zip(bounds, bounds[1:], strict=False)]
+            + [f"{took} > {bounds[-1]}"])
+
+
+def _backfill() -> str:
+    """Totals of the finished jobs a database already holds when its stat table is created."""
+    took = "(finished_at - started_at)"
+    slots = [f"sum(case when {condition} then 1 else 0 end)" for condition in _slot_conditions(took)]
+    finished = ", ".join(f"'{state}'" for state in sorted(FINISHED))
+    return (f"insert into {STAT} (task, state, count, deleted, timed, duration_sum, {', '.join(SLOTS)})"
+            f" select task, state, count(*), 0, count(started_at), coalesce(sum({took}), 0), {', '.join(slots)}"
+            f" from {JOB} where state in ({finished}) group by task, state")
+
+
+def bound(database: pw.Database) -> dict[type[pw.Model], type[pw.Model]]:
+    """Each model, bound to ``database`` (a subclass per database: queues never share one).
+    The caller keeps them: nothing here holds on to a database."""
+    models = {}
     for model in MODELS:
-        meta = type("Meta", (), {"database": database, "table_name": model._meta.table_name,
-                                 "without_rowid": model._meta.without_rowid})
-        bound[model] = type(model.__name__, (model,), {"Meta": meta, "__module__": __name__})
-    job = bound[JobRow]
+        options = {"database": database, "table_name": model._meta.table_name,
+                   "without_rowid": model._meta.without_rowid and isinstance(database, pw.SqliteDatabase)}
+        body: dict[str, Any] = {"__module__": __name__}
+        if isinstance(model._meta.primary_key, pw.CompositeKey):
+            options["primary_key"] = pw.CompositeKey(*model._meta.primary_key.field_names)
+        if model is StatRow and _sharded(database):
+            body["shard"] = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+            options["primary_key"] = pw.CompositeKey("task", "state", "shard")
+        body["Meta"] = type("Meta", (), options)
+        models[model] = type(model.__name__, (model,), body)
+    return models
+
+
+def _sharded(database: pw.Database) -> bool:
+    """PostgreSQL's writers run side by side: the totals of one task and state are spread over
+    STAT_SHARDS rows (by server process), or every finishing transaction would wait for the one
+    before it to commit, on that row's lock. SQLite's writers take turns anyway: one row."""
+    return isinstance(database, pw.PostgresqlDatabase)
+
+
+def create(database: pw.Database, channel: str | None = None) -> None:
+    """Create the tables, indexes and triggers in ``database`` if they are missing, and add what
+    a newer lilqueue added to tables an older one created. Once all is there this is a read:
+    opening a queue (a web process, an isolated job's child) takes no write lock. ``channel``:
+    PostgreSQL's notification channel for changed jobs (see ``_triggers``)."""
+    tables = set(database.get_tables())
+    if {model._meta.table_name for model in MODELS} <= tables and _columns_missing(database) == []:
+        return
+    models = bound(database)
+    job = models[JobRow]
     # Partial indexes that a new queued job does not enter, so a start writes the job table's
     # b-tree and nothing else of lilqueue's. Queries must name the states as literals (not
     # parameters) for SQLite to use them.
     job.add_index(job.worker, where=job.state == RUNNING)               # reaping, cancels
-    job.add_index(job.finished_at, where=job.finished_at.is_null(False))  # pruning
+    job.add_index(job.task, where=job.state == RUNNING)                 # a task's running jobs (limits)
+    job.add_index(job.task, job.priority, job.created_at, where=job.parked == 1)  # jobs waiting for a slot
+    # Pruning, the last hour's throughput, the last day's failures: by state, then finish time.
+    job.add_index(job.state, job.finished_at, where=job.finished_at.is_null(False))
     job.add_index(job.key, unique=True, where=job.key.is_null(False) & job.state.in_(UNFINISHED))
+    # The operators' lists: newest first per state, merged across states (keyset pagination).
+    job.add_index(job.state, job.created_at, job.id)
     with database.atomic():
-        database.create_tables(bound.values(), safe=True)
+        if JOB in tables:
+            for column in _columns_missing(database):
+                database.execute_sql(f"alter table {JOB} add column {column} {ADDED_COLUMNS[column]}")
+        database.create_tables(models.values(), safe=True)
+        database.execute_sql("drop index if exists jobrow_finished_at")  # before (state, finished_at)
+        if STAT not in tables:
+            database.execute_sql(_backfill())
+        for trigger in _triggers(database, channel):
+            database.execute_sql(trigger)
+
+
+# Columns a newer lilqueue added to the job table, and their definitions (valid on both engines).
+ADDED_COLUMNS = {"retry_of": f"varchar({ID_LENGTH})", "run_at": "double precision",
+                 "priority": "integer not null default 0", "parked": "integer not null default 0"}
+
+
+def _columns_missing(database: pw.Database) -> list[str]:
+    """Columns of the job table that its model has and an older lilqueue did not create."""
+    have = {column.name for column in database.get_columns(JOB)}
+    return [name for name in ADDED_COLUMNS if have and name not in have]
 
 
 def job_from_row(row: dict[str, Any], logs: list[tuple[float, str, str]]) -> Job:
@@ -121,6 +291,9 @@ def job_from_row(row: dict[str, Any], logs: list[tuple[float, str, str]]) -> Job
         created_at=_dt(row["created_at"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
+        retry_of=row.get("retry_of"),
+        run_at=_dt(row.get("run_at")),
+        priority=row.get("priority") or 0,
     )
 
 

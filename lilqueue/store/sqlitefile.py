@@ -6,16 +6,20 @@ import sqlite3
 import time
 
 import peewee as pw
-from playhouse.pool import PooledSqliteDatabase
+
+from .forking import forget_in_children
+from .pool import SqlitePool
 
 
-def open_database(path: str, synchronous: str, busy_timeout: float) -> PooledSqliteDatabase:
+def open_database(path: str, synchronous: str, busy_timeout: float) -> SqlitePool:
     """Pooled: a web server that runs each request on a new thread reuses connections instead
     of opening one per request (which cost 40% of a long-poll server's time). No journal_mode
     among the pragmas: ``use_wal`` switches once, and the file keeps it."""
-    return PooledSqliteDatabase(
+    database = SqlitePool(
         path, max_connections=None, lock_type="IMMEDIATE", check_same_thread=False, timeout=busy_timeout,
         pragmas={"busy_timeout": int(busy_timeout * 1000), "synchronous": synchronous, "foreign_keys": 0})
+    forget_in_children(database)
+    return database
 
 
 def use_wal(database: pw.SqliteDatabase, busy_timeout: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,9 +14,12 @@ from .problems import Problem, bad_request, forbidden, job_not_found
 
 SINCE_PATTERN = re.compile(r"\d{1,18}")
 WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
-START_FIELDS = frozenset({"task", "args", "kwargs", "key"})
+MARK_PATTERN = re.compile(r"[0-9a-f]{8}\.\d{1,18}")  # Watcher.mark
+START_FIELDS = frozenset({"task", "args", "kwargs", "key", "delay"})
+MAX_START_DELAY = 86400  # seconds a start over HTTP may be delayed (Python callers: see Queue.start)
 JSON_TYPE = "application/json"
 MAX_DEPTH = 100  # lists and objects inside each other
+MAX_NEXT = 2000  # characters of a status page's next target
 
 
 def check_same_origin(environ: dict, trusted: frozenset[str]) -> None:
@@ -44,32 +48,73 @@ def read_json(environ: dict, max_body: int, empty_ok: bool = False) -> Any:
     With ``empty_ok`` (cancel), a request without a body is accepted whatever its content type
     (servers such as wsgiref report a missing one as text/plain): there is nothing to interpret,
     and cross-site requests were already refused by the Origin check."""
-    if empty_ok and environ.get("CONTENT_LENGTH", "").strip() in ("", "0"):
-        return None
+    if not empty_ok:
+        _check_type(environ)
+    data = read_body(environ, max_body)
+    if not data.strip():
+        if empty_ok:
+            return None
+        raise bad_request("The body must be a JSON object.")
+    if empty_ok:
+        _check_type(environ)
+    return parse_json(data)
+
+
+def read_body(environ: dict, max_body: int) -> bytes:
+    """The body, by its ``Content-Length`` or, when it came chunked, to its end (the server
+    decoded it and says so with ``wsgi.input_terminated``); at most ``max_body`` bytes."""
+    length = environ.get("CONTENT_LENGTH", "").strip()
+    stream = environ["wsgi.input"]
+    if not length:
+        if environ.get("wsgi.input_terminated") or "asgi.scope" in environ:  # a2wsgi: an ASGI body
+            return _read_to_end(stream, max_body)
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise Problem(411, "length-required", "Length required",
+                          "This server does not decode chunked bodies; send a Content-Length.")
+        return b""
+    if not length.isdigit() or len(length) > 15:
+        raise bad_request("Content-Length is not a number.")
+    size = int(length)
+    if size > max_body:
+        _drain(stream, size, 4 * max_body)
+        raise _too_large(max_body)
+    data = _read(stream, size) if size else b""
+    if len(data) != size:
+        raise bad_request("The body is shorter than its Content-Length.")
+    return data
+
+
+def _check_type(environ: dict) -> None:
     mime, _, params = environ.get("CONTENT_TYPE", "").partition(";")
     charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.IGNORECASE)
     if mime.strip().lower() != JSON_TYPE or (charset and charset.group(1).lower() not in ("utf-8", "utf8")):
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "Send the body as Content-Type: application/json (UTF-8).")
-    length = environ.get("CONTENT_LENGTH", "").strip() or "0"
-    if not length.isdigit() or len(length) > 15:
-        raise bad_request("Content-Length is not a number.")
-    size = int(length)
-    if size > max_body:
-        _drain(environ["wsgi.input"], size, 4 * max_body)
-        raise Problem(413, "body-too-large", "Body too large",
-                      f"The body may be at most {max_body} bytes.")
+
+
+def _read_to_end(stream: Any, max_body: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = _read(stream, min(65536, max_body + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body:
+            _drain(stream, 4 * max_body, 4 * max_body)
+            raise _too_large(max_body)
+
+
+def _read(stream: Any, size: int) -> bytes:
     try:
-        data = environ["wsgi.input"].read(size) if size else b""
+        return stream.read(size)
     except TimeoutError:  # the server's socket timeout: the client stopped sending its body
         raise Problem(408, "request-timeout", "Request timeout", "The body did not arrive in time.") from None
-    if len(data) != size:
-        raise bad_request("The body is shorter than its Content-Length.")
-    if not data.strip():
-        if empty_ok:
-            return None
-        raise bad_request("The body must be a JSON object.")
-    return parse_json(data)
+
+
+def _too_large(max_body: int) -> Problem:
+    return Problem(413, "body-too-large", "Body too large", f"The body may be at most {max_body} bytes.")
 
 
 def parse_json(data: bytes) -> Any:
@@ -119,7 +164,7 @@ def _int(text: str) -> int:
     return int(text)
 
 
-def start_fields(body: Any) -> tuple[str, list, dict, str | None]:
+def start_fields(body: Any) -> tuple[str, list, dict, str | None, float | None]:
     if not isinstance(body, dict):
         raise bad_request('The body must be a JSON object: {"task": name, "args": [...], "kwargs": {...}}.')
     unknown = sorted(set(body) - START_FIELDS)
@@ -134,26 +179,58 @@ def start_fields(body: Any) -> tuple[str, list, dict, str | None]:
         raise bad_request('"kwargs" must be an object.')
     if key is not None and not isinstance(key, str):
         raise bad_request('"key" must be a string or null.')
-    return task, args, kwargs, key
+    delay = body.get("delay")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))):
+        raise bad_request('"delay" must be a number of seconds or null.')
+    if delay is not None and not 0 <= delay <= MAX_START_DELAY:
+        raise Problem(422, "invalid-arguments", "Invalid arguments",
+                      f'"delay" must be from 0 to {MAX_START_DELAY} seconds.')
+    return task, args, kwargs, key, delay
 
 
-def poll_params(query: str, max_wait: float) -> tuple[int | None, float]:
+def poll_params(query: str, max_wait: float, since_pattern: re.Pattern[str] = SINCE_PATTERN,
+                since_type: Callable[[str], Any] = int) -> tuple[Any, float]:
+    """``since`` (a job version; the dashboard's change mark with ``MARK_PATTERN`` and ``str``)
+    and ``wait`` (capped at ``max_wait``); 400 for either given twice or malformed."""
     try:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=50)
     except ValueError:
         raise bad_request("Too many query parameters.") from None
     since = wait = None
-    for name, pattern in (("since", SINCE_PATTERN), ("wait", WAIT_PATTERN)):
+    for name, pattern in (("since", since_pattern), ("wait", WAIT_PATTERN)):
         values = params.get(name)
         if values is None:
             continue
         if len(values) != 1 or not pattern.fullmatch(values[0]):
-            raise bad_request(f'"{name}" must be given once, as a number >= 0.')
+            what = "a number >= 0" if pattern is not MARK_PATTERN else "a mark this server gave"
+            raise bad_request(f'"{name}" must be given once, as {what}.')
         if name == "since":
-            since = int(values[0])
+            since = since_type(values[0])
         else:
             wait = min(float(values[0]), max_wait)
     return since, wait or 0.0
+
+
+def next_param(query: str) -> str | None:
+    """The status page's ``next``: a path on this site (``/reports/7?tab=1``), never another
+    site (``//evil.example``, ``https://...``, ``/\\evil.example``): no open redirect."""
+    try:
+        values = parse_qs(query, keep_blank_values=True, max_num_fields=50).get("next")
+        if values is None:
+            return None
+        target = values[0]
+        if len(values) == 1 and len(target) <= MAX_NEXT and _on_this_site(target):
+            return target
+    except ValueError:
+        pass
+    raise bad_request('"next" must be given once, as a path on this site such as /reports/7.')
+
+
+def _on_this_site(target: str) -> bool:
+    parts = urlsplit(target)
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not parts.scheme and not parts.netloc
+            and not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target))
 
 
 def check_id(job_id: str) -> None:

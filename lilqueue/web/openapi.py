@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..job import ID_PATTERN, JSON_SCHEMA, KEY_LIMIT
+from .inputs import MAX_START_DELAY
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -18,6 +19,7 @@ ID = {"name": "id", "in": "path", "required": True,
 def _problems(*statuses: int) -> dict[str, Any]:
     text = {400: "Bad request", 403: "Forbidden (cross-site, or refused by the authorize hook)",
             404: "No such job (or not yours)", 405: "Method not allowed", 409: "Conflict",
+            411: "A chunked body on a server that does not decode chunked bodies",
             413: "Body too large", 415: "Not JSON", 422: "Arguments do not fit the task",
             429: "Too many waiting requests (see Retry-After)", 503: "Database unavailable"}
     return {str(s): {"description": text[s], "content": PROBLEM} for s in statuses}
@@ -47,11 +49,15 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/StartRequest"}}}},
                 "responses": {**_job_answer(202, "Started (or the unfinished job holding the key)"),
-                              **_problems(400, 403, 404, 409, 413, 415, 422, 503)}}},
+                              **_problems(400, 403, 404, 409, 411, 413, 415, 422, 503)}}},
             "/{id}": {"get": {
                 "summary": "Read a job; with since and wait, long-poll for its next change",
                 "operationId": "getJob", "parameters": poll,
-                "responses": {**_job_answer(200, "The job"), **_problems(400, 404, 429, 503)}}},
+                "responses": {"200": {"description": "The job. A long-poll this server cannot afford to hold is"
+                                      " answered at once, with a Retry-After header (whole seconds): poll"
+                                      " again after it.", "content": JOB, "headers": {"Retry-After": {
+                                          "required": False, "schema": {"type": "integer", "minimum": 1}}}},
+                              **_problems(400, 404, 429, 503)}}},
             "/{id}/cancel": {"post": {
                 "summary": "Cancel a job", "operationId": "cancelJob", "parameters": [ID],
                 "requestBody": {"required": False, "content": {"application/json": {
@@ -63,15 +69,18 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
                 "operationId": "jobEvents", "parameters": [ID, *poll[1:2],
                                                            {"name": "Last-Event-ID", "in": "header",
                                                             "required": False, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "An event stream",
+                "responses": {"200": {"description": "An event stream; one that is not held sends a"
+                                      " retry: delay, the job if newer, and ends",
                                       "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                               "204": {"description": "The job is finished and the client has seen it"},
-                              **_problems(400, 404, 429, 503)}}},
+                              **_problems(400, 404, 503)}}},
             "/{id}/status": {"get": {
                 "summary": "The job as an HTML page that refreshes itself", "operationId": "jobStatusPage",
-                "parameters": [ID],
+                "parameters": [ID, {"name": "next", "in": "query", "required": False, "description":
+                                    "a path on this site to send the person to once the job succeeded",
+                                    "schema": {"type": "string", "pattern": "^/(?![/\\\\])"}}],
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
-                              **_problems(404, 503)}}},
+                              **_problems(400, 404, 503)}}},
             "/tasks": {"get": {
                 "summary": "Tasks that may be started, with their parameters", "operationId": "listTasks",
                 "responses": {"200": {"description": "The tasks", "content": {"application/json": {
@@ -97,7 +106,9 @@ def _schemas(task_names: list[str]) -> dict[str, Any]:
             "type": "object", "required": ["task"], "additionalProperties": False,
             "properties": {"task": {"type": "string", "enum": task_names} if task_names else {"type": "string"},
                            "args": {"type": "array"}, "kwargs": {"type": "object"},
-                           "key": {"type": ["string", "null"], "minLength": 1, "maxLength": KEY_LIMIT}}},
+                           "key": {"type": ["string", "null"], "minLength": 1, "maxLength": KEY_LIMIT},
+                           "delay": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_START_DELAY,
+                                     "description": "seconds before the job may run (it is queued at once)"}}},
         "Job": JSON_SCHEMA,
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail"],

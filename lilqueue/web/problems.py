@@ -13,7 +13,12 @@ from typing import Any
 
 import peewee as pw
 
-from ..errors import InvalidArguments, JobFinished, JobNotFound, StorageError, UnknownTask
+try:
+    import psycopg  # the PostgreSQL engine's driver (Huey's storage module imports it too)
+except ImportError:
+    psycopg = None
+
+from ..errors import Busy, InvalidArguments, JobFinished, JobNotFound, StorageError, UnknownTask, WrongState
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -23,10 +28,14 @@ ERROR_STATUS: dict[type[BaseException], tuple[int, str, str]] = {
     InvalidArguments: (422, "invalid-arguments", "Invalid arguments"),
     JobNotFound: (404, "job-not-found", "Job not found"),
     JobFinished: (409, "job-finished", "Job already finished"),
+    WrongState: (409, "wrong-state", "Not in a state for this"),
+    Busy: (429, "busy", "Too many jobs of this task"),
     StorageError: (503, "storage-unavailable", "Job database unavailable"),
     sqlite3.DatabaseError: (503, "storage-unavailable", "Job database unavailable"),
     pw.DatabaseError: (503, "storage-unavailable", "Job database unavailable"),
 }
+if psycopg is not None:
+    ERROR_STATUS[psycopg.Error] = ERROR_STATUS[StorageError]
 RETRY_AFTER = {503: "2", 429: "1"}
 
 
@@ -76,6 +85,10 @@ def _detail(exc: BaseException) -> str:
         return "No job has this id."
     if isinstance(exc, JobFinished):
         return f"The job is already {exc.state}."
+    if isinstance(exc, WrongState):
+        return f"The job is {exc.state}: {exc.detail}."
+    if isinstance(exc, Busy):
+        return f"{exc.limit} jobs of this task are queued or running already; try again later."
     return "The job database cannot be used right now; try again shortly."
 
 

@@ -9,6 +9,7 @@ format, bodies against a size limit, a content type and a shape.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -20,8 +21,11 @@ import bottle
 
 from ..errors import JobNotFound, WaitersFull
 from ..job import Job
-from . import openapi, statuspage
+from ..states import QUEUED
+from . import inputs, openapi, statuspage
+from .holding import RETRY_UNHELD
 from .inputs import JSON_TYPE, SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
+from .longpoll import poll
 from .problems import PROBLEM_TYPE, Problem, bad_request, forbidden, job_not_found, not_found, problem_for
 
 if TYPE_CHECKING:
@@ -31,6 +35,7 @@ logger = logging.getLogger("lilqueue.web")
 
 STATIC = {"lilqueue.js": "text/javascript; charset=utf-8"}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_MAX_AGE = 3600  # seconds
 
 
 class _App(bottle.Bottle):
@@ -74,12 +79,12 @@ class Routes:
         environ = bottle.request.environ
         check_same_origin(environ, self.mw.cors_origins)
         body = read_json(environ, self.mw.max_body)
-        task, args, kwargs, key = start_fields(body)
+        task, args, kwargs, key, delay = start_fields(body)
         registered = self.queue.lookup(task)
         if not self._allowed(environ, "start", registered.name):
             raise forbidden("You may not start this task.")
         owner = self.mw.identify(environ) if self.mw.identify else None
-        job = self.queue.start(registered, args, kwargs, key=key, owner=owner)
+        job = self.queue.start(registered, args, kwargs, key=key, owner=owner, delay=delay)
         if job.owner != owner and not self._allowed(environ, "view", job):
             raise Problem(409, "key-in-use", "Key in use", "Another job holds this key.")
         url = self._url(environ, job.id)
@@ -90,17 +95,10 @@ class Routes:
         check_id(job_id)
         since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
         job = self._viewable(environ, job_id, known=self.mw.watcher.latest(job_id) if wait else None)
-        if wait and since is None:
-            since = job.version
-        if wait and since is not None and job.version <= since and not job.finished:
-            self._release_connection()
-            try:
-                job = self.mw.watcher.wait(job, since, wait) or job
-            except WaitersFull:
-                raise _busy() from None
-            except JobNotFound:
-                raise job_not_found() from None
-        return _json(self._job_dict(environ, job))
+        held = True
+        if wait:
+            job, held = poll(self.mw, environ, job, since, wait)
+        return _json(self._job_dict(environ, job)) if held else self._unheld(environ, job)
 
     def cancel(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
@@ -125,16 +123,21 @@ class Routes:
         job = self._viewable(environ, job_id)
         if since is not None and job.finished and job.version <= since:
             return bottle.HTTPResponse(status=204)  # tells EventSource to stop reconnecting
-        if self.mw.watcher.waiting >= self.mw.watcher.max_waiters:
-            raise _busy()
         headers = {"Content-Type": "text/event-stream; charset=utf-8", "X-Accel-Buffering": "no"}
-        return bottle.HTTPResponse(self._stream(environ, job, since), 200, headers)
+        limit = self.mw.holding.limit(environ)
+        if self.mw.watcher.waiting >= limit:
+            # Not held: the current state and a time to come back. Any answer but 200 would
+            # make EventSource give up for good.
+            retry = 5000 if limit >= self.mw.watcher.max_waiters else 1000 * RETRY_UNHELD
+            return bottle.HTTPResponse(self._brief(environ, job, since, retry), 200, headers)
+        return bottle.HTTPResponse(self._stream(environ, job, since, limit), 200, headers)
 
     def status(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
         check_id(job_id)
+        next_url = inputs.next_param(environ.get("QUERY_STRING", ""))
         job = self._viewable(environ, job_id)
-        page = statuspage.render(job)
+        page = statuspage.render(job, next_url=next_url, no_worker=self._no_worker(job))
         return bottle.HTTPResponse(page.encode(), 200, {
             "Content-Type": "text/html; charset=utf-8", "Referrer-Policy": "no-referrer",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
@@ -164,7 +167,13 @@ class Routes:
             data = (STATIC_DIR / name).read_bytes()
         except OSError:
             raise not_found(f"{name} is not installed.") from None
-        return bottle.HTTPResponse(data, 200, {"Content-Type": STATIC[name]})
+        # Cached, and revalidated with its ETag once stale: an upgrade reaches browsers within
+        # STATIC_MAX_AGE, and an unchanged file is answered 304 without a body.
+        etag = f'"{hashlib.sha256(data).hexdigest()[:20]}"'
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={STATIC_MAX_AGE}"}
+        if etag in bottle.request.environ.get("HTTP_IF_NONE_MATCH", ""):
+            return bottle.HTTPResponse(status=304, headers=headers)
+        return bottle.HTTPResponse(data, 200, {"Content-Type": STATIC[name], **headers})
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -191,11 +200,6 @@ class Routes:
 
         return guarded
 
-    def _release_connection(self) -> None:
-        """Close this thread's connection before a long wait: an idle connection per waiting
-        request would cost memory (its page cache) for nothing."""
-        self.queue.store.close()
-
     def _viewable(self, environ: dict, job_id: str, action: str = "view", known: Job | None = None) -> Job:
         try:
             job = known or self.queue.get(job_id)
@@ -208,40 +212,47 @@ class Routes:
     def _allowed(self, environ: dict, action: str, target: str | Job) -> bool:
         return self.mw.authorize is None or bool(self.mw.authorize(environ, action, target))
 
-    def _stream(self, environ: dict, job: Job, since: int | None) -> Iterator[bytes]:
+    def _unheld(self, environ: dict, job: Job) -> bottle.HTTPResponse:
+        """A long-poll this server cannot afford to hold: the job now, and when to ask again."""
+        return _json(self._job_dict(environ, job), **{"Retry-After": str(RETRY_UNHELD)})
+
+    def _brief(self, environ: dict, job: Job, since: int | None, retry_ms: int) -> Iterator[bytes]:
+        """An event stream that is not held: a reconnection delay, the job if newer, the end."""
+        yield f"retry: {retry_ms}\n\n".encode()
+        if since is None or job.version > since:
+            yield _event(job, self._job_dict(environ, job))
+
+    def _stream(self, environ: dict, job: Job, since: int | None, limit: int) -> Iterator[bytes]:
         deadline = time.monotonic() + self.mw.stream_lifetime
-        url = self._url(environ, job.id)
         yield b"retry: 2000\n\n"
         try:
             if since is None or job.version > since:
-                yield _event(job, url)
+                yield _event(job, self._job_dict(environ, job))
                 since = job.version
             while not job.finished:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
                 try:
-                    newer = self.mw.watcher.wait(job, since, min(self.mw.heartbeat, left))
+                    newer = self.mw.watcher.wait(job, since, min(self.mw.heartbeat, left), limit=limit)
                 except (WaitersFull, JobNotFound):
                     return
                 if newer is None:
                     yield b": heartbeat\n\n"
                     continue
                 job, since = newer, newer.version
-                yield _event(job, url)
+                yield _event(job, self._job_dict(environ, job))
         except Exception:
             logger.exception("error while streaming events of job %s", job.id)
 
     def _job_dict(self, environ: dict, job: Job) -> dict[str, Any]:
-        return dict(job.to_dict(), url=self._url(environ, job.id))
+        return dict(job.to_dict(), url=self._url(environ, job.id), no_worker=self._no_worker(job))
+
+    def _no_worker(self, job: Job) -> bool:
+        return job.state == QUEUED and not self.mw.presence.alive()
 
     def _url(self, environ: dict, job_id: str) -> str:
         return f"{environ.get('SCRIPT_NAME', '')}/{job_id}"
-
-
-def _busy() -> Problem:
-    return Problem(429, "too-many-waiters", "Too many waiting requests",
-                   "Too many requests are waiting for jobs right now; poll again after Retry-After seconds.")
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> bottle.HTTPResponse:
@@ -252,6 +263,5 @@ def _problem(problem: Problem) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(problem.body(), problem.status, {"Content-Type": PROBLEM_TYPE, **problem.headers})
 
 
-def _event(job: Job, url: str) -> bytes:
-    data = json.dumps(dict(job.to_dict(), url=url))
-    return f"id: {job.version}\ndata: {data}\n\n".encode()
+def _event(job: Job, data: dict[str, Any]) -> bytes:
+    return f"id: {job.version}\ndata: {json.dumps(data)}\n\n".encode()

@@ -1,17 +1,24 @@
 """``GET {prefix}/{id}/status``: a job's state as a plain HTML page that needs no JavaScript.
 
-While the job is unfinished the page reloads itself (``<meta http-equiv="refresh">``).
-Everything taken from the job is escaped.
+While the job is unfinished the page reloads itself (``<meta http-equiv="refresh">`` without a
+URL, so the reload keeps the query string). Once it succeeded, a ``next_url`` sends the person
+on at once; after a failure or a cancel the page shows the outcome and a link there. Everything
+taken from the job or the request is escaped.
+
+    statuspage.render(job, next_url="/reports/abc?x=1", no_worker=not workers_alive)
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from ..job import Job
+from ..states import QUEUED, SUCCEEDED
 
 REFRESH_SECONDS = 2
+NO_WORKER_GRACE = timedelta(seconds=3)  # a queued job younger than this is about to be picked up
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -34,7 +41,7 @@ pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
 <p>{bar} <span id="percent">{percent}</span></p>
 <p id="message">{message}</p>
 {outcome}
-<h2>Log</h2>
+{next_link}<h2>Log</h2>
 <ul id="logs">
 {logs}
 </ul>
@@ -45,15 +52,13 @@ pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
 """
 
 
-def render(job: Job) -> str:
+def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) -> str:
+    """The page for ``job``. ``next_url``, a same-origin path the caller checked, is where the
+    person goes once the job ended; ``no_worker`` says that no worker has sent a heartbeat lately."""
     progress = job.progress
-    if progress.total:
-        bar = f'<progress max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
-    elif job.finished:
-        bar = '<progress max="1" value="1"></progress>'
-    else:
-        bar = "<progress></progress>"  # indeterminate: no total known
-    percent = "" if progress.percent is None else f"{progress.percent:g} %"
+    stalled = no_worker and job.state == QUEUED and datetime.now(UTC) - job.created_at > NO_WORKER_GRACE
+    percent = "100 %" if job.state == SUCCEEDED else "" if progress.percent is None else f"{progress.percent:g} %"
+    message = "Waiting for a worker — none is running." if stalled else progress.message or ""
     if job.error is not None:
         outcome = (f'<p class="error">Failed: <strong>{escape(job.error.type)}</strong>: '
                    f"{escape(job.error.message)}</p>")
@@ -63,14 +68,34 @@ def render(job: Job) -> str:
         outcome = ""
     logs = "\n".join(f'<li class="log-{escape(line.level)}">{escape(line.level)}: {escape(line.message)}</li>'
                      for line in job.logs)
+    if not job.finished:
+        refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">\n'
+    elif job.state == SUCCEEDED and next_url:
+        refresh = f'<meta http-equiv="refresh" content="0; url={escape(next_url)}">\n'
+    else:
+        refresh = ""
+    ended = job.finished and next_url
     return PAGE.format(
-        refresh="" if job.finished else f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">\n',
+        refresh=refresh,
         task=escape(job.task), state=escape(job.state), job_id=escape(job.id), version=job.version,
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
-        bar=bar, percent=escape(percent), message=escape(progress.message or ""), outcome=outcome,
+        bar=_bar(job, stalled), percent=escape(percent), message=escape(message), outcome=outcome,
+        next_link=f'<p><a href="{escape(next_url)}">Continue</a></p>\n' if ended else "",
         logs=logs, dropped=f"<p>{job.logs_dropped} older lines dropped.</p>" if job.logs_dropped else "",
         refresh_note="" if job.finished else f"This page reloads every {REFRESH_SECONDS} s.",
     )
+
+
+def _bar(job: Job, stalled: bool) -> str:
+    """Full once succeeded; the last known value otherwise; animated only while something may move."""
+    progress = job.progress
+    if job.state == SUCCEEDED:
+        return '<progress max="1" value="1"></progress>'
+    if progress.total:
+        return f'<progress max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
+    if job.finished or stalled:
+        return '<progress max="1" value="0"></progress>'
+    return "<progress></progress>"  # indeterminate: no total known
 
 
 def _num(value: float) -> str:

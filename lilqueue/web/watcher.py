@@ -1,11 +1,14 @@
 """One watcher thread per web process wakes the requests that wait for a job to change.
 
-The watcher asks the store whether anyone committed (on SQLite ``PRAGMA data_version``:
-microseconds, no table read) every few milliseconds while anyone waits. When another
-connection committed, it reads the versions of all watched jobs in ONE query, loads each job
-whose version grew ONCE, and hands that snapshot to every request waiting on it. Waiting
-requests never touch the database, so the reads per change do not grow with the number of
-waiters.
+The watcher sleeps on the store's doorbell (``Commits.wait``) while anyone waits, and asks the
+store whether anyone committed (on SQLite ``PRAGMA data_version``, on PostgreSQL the
+notifications of a LISTEN connection: microseconds, no table read) when it rings; without a
+doorbell it asks every ``interval`` seconds. When another connection committed, it reads the
+versions of the watched jobs that may have changed (all of them on SQLite, the notified ones on
+PostgreSQL) in ONE query, loads each job whose version grew ONCE, and hands that snapshot to
+every request waiting on it. Waiting requests never touch the database, so the reads per change
+do not grow with the number of waiters. ``wait_change`` waits for any change at all (the
+dashboard's overview and job list).
 
     watcher = Watcher(queue, max_waiters=500)
     job = queue.get(job_id)
@@ -15,12 +18,13 @@ waiters.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from typing import TYPE_CHECKING
 
 from ..errors import JobNotFound, WaitersFull
 from ..job import Job
-from ..store import Commits
+from ..store import DOORBELL_WAIT, Commits
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -61,14 +65,47 @@ class Watcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Any change at all, for the dashboard's overview and list: a count of the commits this
+        # watcher noticed, behind a token of its own (a mark from another process is stale).
+        self._token = secrets.token_hex(4)
+        self._moves = 0
+        self._moved = threading.Condition(self._lock)
+        self._anyone = 0  # requests waiting in wait_change
 
-    def wait(self, job: Job, since: int, timeout: float) -> Job | None:
-        """Block until the job's version is past ``since`` and return that snapshot, or return
-        None after ``timeout`` seconds. Raises WaitersFull at the cap and JobNotFound if the
-        job disappears (pruned) while waiting."""
+    @property
+    def mark(self) -> str:
+        """Where the queue stands, as far as this watcher noticed: ``token.count``."""
+        return f"{self._token}.{self._moves}"
+
+    def wait_change(self, since: str | None, timeout: float, limit: int | None = None) -> str:
+        """Block until some job changed after the mark ``since`` (any other mark, or None,
+        answers at once), or for ``timeout`` seconds; returns the mark then. Raises WaitersFull
+        like ``wait``."""
+        limit = self.max_waiters if limit is None else min(limit, self.max_waiters)
         with self._lock:
-            if self.waiting >= self.max_waiters:
-                raise WaitersFull(self.max_waiters)
+            if since != self.mark:
+                return self.mark
+            if self.waiting >= limit:
+                raise WaitersFull(limit)
+            self._anyone += 1
+            self.waiting += 1
+            self._ensure_running()
+            try:
+                self._moved.wait_for(lambda: self.mark != since, timeout)
+                return self.mark
+            finally:
+                self._anyone -= 1
+                self.waiting -= 1
+
+    def wait(self, job: Job, since: int, timeout: float, limit: int | None = None) -> Job | None:
+        """Block until the job's version is past ``since`` and return that snapshot, or return
+        None after ``timeout`` seconds. Raises WaitersFull when ``limit`` (at most
+        ``max_waiters``) requests already wait, and JobNotFound if the job disappears (pruned)
+        while waiting."""
+        limit = self.max_waiters if limit is None else min(limit, self.max_waiters)
+        with self._lock:
+            if self.waiting >= limit:
+                raise WaitersFull(limit)
             entry = self._entries.get(job.id)
             if entry is None:
                 entry = self._entries[job.id] = _Entry(job, self._lock)
@@ -122,14 +159,17 @@ class Watcher:
                 except Exception:
                     logger.exception("long-poll watcher failed to read the job table; retrying")
                     self._stop.wait(0.5)
-                self._stop.wait(self.interval)
+                if commits.wakes:  # a doorbell: sleep until a commit
+                    commits.wait(DOORBELL_WAIT)
+                else:
+                    self._stop.wait(self.interval)
         finally:
             commits.close()
             self.queue.store.close()
 
     def _look(self, commits: Commits) -> None:
         with self._lock:
-            if not self._entries:
+            if not self._entries and not self._anyone:
                 self._wake.clear()
                 idle = True
             else:
@@ -137,12 +177,16 @@ class Watcher:
         if idle:
             # Nobody waits: sleep without polling until the next waiter arrives.
             self._wake.wait()
-            commits.changed()
+            self._count(commits.jobs(), commits)
             return
-        changed = commits.changed()
+        changed = commits.jobs()  # None: any job may have changed
+        self._count(changed, commits)
         with self._lock:
             fresh, self._fresh = self._fresh, set()
-            ids = list(self._entries) if changed else [i for i in fresh if i in self._entries]
+            if changed is None:
+                ids = list(self._entries)
+            else:
+                ids = [i for i in fresh | changed if i in self._entries]
             known = {i: self._entries[i].version for i in ids}
         if not ids:
             return
@@ -160,6 +204,12 @@ class Watcher:
                 except JobNotFound:
                     pass
             self._publish(job_id, job)
+
+    def _count(self, changed: set[str] | None, commits: Commits) -> None:
+        if changed or (changed is None and commits.certain):
+            with self._lock:
+                self._moves += 1
+                self._moved.notify_all()
 
     def _publish(self, job_id: str, job: Job | None) -> None:
         with self._lock:

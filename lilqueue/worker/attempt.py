@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..context import CurrentJob
-from ..errors import Canceled
+from ..errors import Canceled, Retry
 from ..states import CANCELED, FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN, SUCCEEDED
 from ..store import Outcome
 
@@ -30,6 +30,8 @@ def attempt(func: Callable, args: list, kwargs: dict, ctx: CurrentJob) -> Outcom
             value = func(*args, **kwargs)
         except Canceled:
             return stopped(ctx)
+        except Retry as request:
+            return asked_retry(request)
         except BaseException as exc:  # a task's SystemExit must not end the worker thread or the child
             return failed(exc)
     return succeeded(value)
@@ -47,6 +49,18 @@ def failed(exc: BaseException) -> Outcome:
     return Outcome(FAILED, error=(type(exc).__name__, str(exc), text))
 
 
+def asked_retry(request: Retry) -> Outcome:
+    """The task raised Retry: failed unless a retry is left (``with_retry``), with the error
+    of the exception it was raised from."""
+    cause = request.__cause__
+    if cause is not None:
+        outcome = failed(cause)
+    else:
+        outcome = Outcome(FAILED, error=("Retry", "the task asked to run again", None))
+    outcome.retry_asked, outcome.retry_after = True, request.delay
+    return outcome
+
+
 def stopped(ctx: CurrentJob) -> Outcome:
     """The task was asked to stop: its job was canceled, or its worker is shutting down."""
     if ctx.stop_reason == STOP_SHUTDOWN:
@@ -55,9 +69,15 @@ def stopped(ctx: CurrentJob) -> Outcome:
 
 
 def with_retry(outcome: Outcome, task: Task | None, attempts: int, stop_reason: str | None) -> Outcome:
-    """A failed attempt with retries left goes back to the queue after the task's retry delay;
-    a canceled job is never retried, even when its task failed after the cancel."""
-    if (outcome.state == FAILED and task is not None and attempts <= task.retries
-            and stop_reason != STOP_CANCELED):
-        outcome.retry_in = task.retry_delay
+    """A failed attempt with retries left goes back to the queue after the delay its Retry
+    asked for, or the task's retry delay (with backoff); a canceled job is never retried, even
+    when its task failed after the cancel."""
+    if outcome.state != FAILED or task is None or stop_reason == STOP_CANCELED:
+        return outcome
+    if attempts <= task.retries:
+        outcome.retry_in = outcome.retry_after if outcome.retry_after is not None else task.retry_wait(attempts)
+    elif outcome.retry_asked and outcome.error is not None:
+        kind, text, trace = outcome.error
+        outcome.error = (kind, f"{text} (asked for a retry after attempt {attempts}; the task allows"
+                               f" {task.retries} retries)", trace)
     return outcome

@@ -1,6 +1,7 @@
 """The worker: threads that take jobs and run them, one monitor thread that watches for
-commits, releases due retries, prunes old jobs and writes progress left pending by quiet tasks,
-and one heartbeat thread that also takes back the jobs of dead workers.
+commits, releases due retries, starts periodic tasks' slots, prunes old jobs and writes
+progress left pending by quiet tasks, and one heartbeat thread that also takes back the jobs
+of dead workers.
 
     worker = queue.worker(threads=4)
     worker.run()        # blocks; SIGTERM/SIGINT stop it gracefully, a second one at once
@@ -21,9 +22,10 @@ from typing import TYPE_CHECKING
 from ..context import CurrentJob
 from ..settings import WORKER
 from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
-from ..store import Claim, Outcome
+from ..store import DOORBELL_WAIT, Claim, Outcome
 from .attempt import attempt, with_retry
 from .isolation import run_in_child
+from .schedule import TICK, Schedule
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -32,9 +34,11 @@ log = logging.getLogger("lilqueue.worker")
 
 TRAILING_FLUSH = 0.05      # how often pending progress of quiet tasks is checked
 PRUNE_EVERY = 600.0
+UNPARK_EVERY = 5.0         # the safety net of concurrency limits (see Store.release_parked)
 # A heartbeat every timeout/5; silent for 3/4 of the timeout means dead. Reaping runs every
 # timeout/5 too, so a dead worker's jobs are taken back within the timeout.
 STALE_AFTER = 0.75
+HELPERS = 3                # connections besides the threads': monitor, heartbeat, a hand-back
 RETRY_STORAGE = 1.0        # pause after a failed write (disk full, read-only), then retry
 
 
@@ -69,6 +73,7 @@ class Worker:
     def start(self) -> Worker:
         """Register and start the threads; returns at once."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._store.reserve(self.threads + HELPERS)
         self._store.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
         self._reap()
         self._helpers = [threading.Thread(target=self._monitor, name="lilqueue-monitor", daemon=True),
@@ -231,7 +236,8 @@ class Worker:
 
     def _monitor(self) -> None:
         commits = self._store.commits()
-        next_flush = next_release = 0.0
+        next_flush = next_release = next_unpark = next_tick = 0.0
+        schedule = Schedule(self.queue)
         next_prune = time.monotonic() + 10.0
         try:
             while not self._done.is_set():
@@ -245,9 +251,17 @@ class Worker:
                         self._flush_quiet()
                         next_flush = now + TRAILING_FLUSH
                     if now >= next_release:
-                        if self._store.has_due():
-                            self._store.release_due()
+                        if self._store.has_due() and self._store.release_due():
+                            self._notify()  # on PostgreSQL a released retry rings no doorbell
                         next_release = now + 0.25
+                    if now >= next_tick:
+                        if schedule.tick():
+                            self._notify()
+                        next_tick = now + TICK
+                    if now >= next_unpark:
+                        if self._store.release_parked():
+                            self._notify()
+                        next_unpark = now + UNPARK_EVERY
                     if now >= next_prune:
                         pruned = self._store.prune(time.time() - self.queue.retention)
                         if pruned:
@@ -256,7 +270,11 @@ class Worker:
                 except self._errors as exc:
                     log.warning("worker %s monitor: %s", self.id, exc)
                     self._done.wait(RETRY_STORAGE)
-                time.sleep(self.poll_interval)
+                if commits.wakes:  # a doorbell: sleep until a commit, or the next thing to do
+                    due = min(next_release, next_tick, next_unpark, next_flush if self._running else next_tick)
+                    commits.wait(min(max(due - time.monotonic(), self.poll_interval), DOORBELL_WAIT))
+                else:
+                    time.sleep(self.poll_interval)
         finally:
             commits.close()
             self._store.close()

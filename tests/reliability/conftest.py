@@ -1,5 +1,9 @@
 """The reliability suite (issue 5): faults, soak, hostile input and access, on real processes.
 
+Every test that uses a database runs on both engines, ``[sqlite]`` and ``[postgres]`` (see
+tests/conftest.py); ``sqlite_only`` marks what only SQLite's file does. test_postgres_concurrency.py
+holds the proofs under concurrency that only PostgreSQL needs (writers side by side).
+
 Short form (CI): ``python -m pytest tests/reliability``.
 Long form: ``LILQUEUE_LONG=1 python -m pytest tests/reliability`` (or ``--long``): a 10-minute soak
 and larger fault counts. Each test records the figures it measured; they are printed at the end

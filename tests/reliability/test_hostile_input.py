@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import engines
 from tests.reliability.support import integrity, rows, stray_tracebacks, wait_until
 
 REQUEST_LINE = re.compile(r'lilqueue\.web: \S+ "[^"]*" (\d{3}) ')
@@ -295,4 +296,4 @@ def test_arguments_nested_too_deeply_for_the_queue_message_are_refused_before_an
     with pytest.raises(lilqueue.InvalidArguments):
         queue.start("add", args=[1, 2], key="\udfff")
     assert rows(db_path, "select count(*) from lilqueue_job")[0][0] == 0
-    assert rows(db_path, "select count(*) from task")[0][0] == 0
+    assert rows(db_path, f"select count(*) from {engines.huey_table(db_path, 'task')}")[0][0] == 0

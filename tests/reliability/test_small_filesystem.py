@@ -1,7 +1,11 @@
 """A real full file system (a 4 MiB tmpfs) under a real worker, and a read-only mount.
 
 Mounting needs root (CI containers run as root). Without it the tests skip, and fail under
-CI=true. The file system is full for everyone: the job file, its WAL, the worker."""
+CI=true. The file system is full for everyone: the job file, its WAL, the worker.
+
+SQLite only: the faults are those of SQLite's own file (a full disk under the file and its WAL,
+a read-only mount of it, ``PRAGMA integrity_check``). A PostgreSQL server keeps its files on its
+own machine; its read-only refusal is in test_storage_faults.py."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import pytest
 import lilqueue
 from tests import tasks
 from tests.reliability.support import integrity, rows, unfinished, wait_until
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def mount(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +42,8 @@ def small_fs(tmp_path: Path):
 
 
 @pytest.fixture
-def db_path(small_fs: Path) -> str:
+def db_path(engine: str, small_fs: Path) -> str:
+    assert engine == "sqlite"  # sqlite_only: the file on the small file system
     return str(small_fs / "jobs.db")
 
 

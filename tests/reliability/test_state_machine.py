@@ -1,6 +1,8 @@
 """Property tests of the job state machine: random sequences of start, cancel, claim, progress,
 finish (succeeded, failed, canceled, retried, handed back), worker death + reap and release of
-due retries, applied through the real JobTable on a real SQLite file. After every step:
+due retries, applied through the real store (``queue.store``) on a real database: a SQLite file,
+and a fresh PostgreSQL schema per sequence. The checks read the tables on a connection of their
+own (tests/engines.py), not through lilqueue. After every step:
 
 - a finished job never changes again;
 - every change to a job's row bumps its ``version``, and ``version`` never goes down;
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,18 +28,21 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import lilqueue
 from lilqueue.store import Claim, Final, Outcome
-from tests import tasks
+from tests import engines, tasks
 
 FINISHED = ("succeeded", "failed", "canceled")
 COLUMNS = "id, state, version, current, total, message, result, error_type, attempts, cancel_requested, worker"
 RUNS = {"steps": 0}
+ENGINE = {"name": "sqlite"}  # the engine of the running test (hypothesis builds the machine)
 
 
 class JobStateMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="lilqueue-sm-")
-        self.queue = tasks.build(os.path.join(self.directory, "jobs.db"))
+        self.location = engines.fresh(ENGINE["name"], Path(self.directory))
+        self.queue = tasks.build(self.location)
+        self.reader = engines.connect(self.location)
         self.table = self.queue.store
         self.names = itertools.count()
         self.workers = [self._register(), self._register()]
@@ -46,8 +53,20 @@ class JobStateMachine(RuleBasedStateMachine):
         self.seen: dict[str, tuple] = {}
 
     def teardown(self) -> None:
-        self.queue.database.close()
+        self.reader.close()
+        if engines.is_postgres(self.location):
+            self.queue.database.close_all()
+        else:
+            self.queue.database.close()
+        engines.drop(self.location)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _sql(self, sql: str, params=()) -> list[tuple]:
+        """One statement on the checker's own connection (``?`` placeholders, autocommit)."""
+        if engines.is_postgres(self.location):
+            sql = sql.replace("?", "%s")
+        cursor = self.reader.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
     def _register(self) -> str:
         worker = f"worker-{next(self.names)}"
@@ -55,14 +74,13 @@ class JobStateMachine(RuleBasedStateMachine):
         return worker
 
     def _rows(self) -> dict[str, tuple]:
-        cursor = self.queue.database.execute_sql(f"select {COLUMNS} from lilqueue_job")
-        return {row[0]: row[1:] for row in cursor.fetchall()}
+        return {row[0]: row[1:] for row in self._sql(f"select {COLUMNS} from lilqueue_job")}
 
     def _messages(self) -> dict[str, int]:
         found: dict[str, int] = {}
         for table in ("task", "schedule"):
-            for (data,) in self.queue.database.execute_sql(f"select data from {table}").fetchall():
-                job_id = self.queue.huey.serializer.deserialize(data).id
+            for (data,) in self._sql(f"select data from {engines.huey_table(self.location, table)}"):
+                job_id = pickle.loads(data).id  # Huey's default serializer: a pickled Message
                 found[job_id] = found.get(job_id, 0) + 1
         return found
 
@@ -126,7 +144,7 @@ class JobStateMachine(RuleBasedStateMachine):
     @rule(which=st.integers(0, 1))
     def worker_dies_and_is_reaped(self, which):
         dead = self.workers[which]
-        self.queue.database.execute_sql("update lilqueue_worker set heartbeat_at = 0 where id = ?", (dead,))
+        self._sql("update lilqueue_worker set heartbeat_at = 0 where id = ?", (dead,))
         now = time.time()
         self.table.reap(now - 1, now)
         self.zombies += [c for c in self.claims if c[1] == dead]
@@ -170,7 +188,19 @@ def machine_settings(long_form):
                     suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
-def test_random_operation_sequences_keep_the_job_state_machine_sound(machine_settings, figures):
+@pytest.fixture
+def machine_engine(engine: str, postgres_missing):
+    """The engine the machine runs on; PostgreSQL as tests/conftest.py's db_path has it."""
+    if engine == "postgres" and postgres_missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true: {postgres_missing}")
+        pytest.skip(postgres_missing)
+    ENGINE["name"] = engine
+    yield engine
+    ENGINE["name"] = "sqlite"
+
+
+def test_random_operation_sequences_keep_the_job_state_machine_sound(machine_engine, machine_settings, figures):
     RUNS["steps"] = 0
     JobStateMachine.TestCase.settings = machine_settings
     JobStateMachine.TestCase().runTest()

@@ -1,6 +1,8 @@
 """Storage faults seen by the process that starts jobs: a database that may not grow
-(``PRAGMA max_page_count``, SQLite's own "database or disk is full") and a connection that may
-not write (``PRAGMA query_only``, SQLite's "attempt to write a readonly database"). The start
+(``PRAGMA max_page_count``, SQLite's own "database or disk is full"; SQLite only: PostgreSQL
+has no size limit per database) and a connection that may not write (SQLite's ``PRAGMA
+query_only``, "attempt to write a readonly database"; PostgreSQL's
+``default_transaction_read_only``, "cannot execute ... in a read-only transaction"). The start
 fails with StorageError, nothing is half-written, and everything stored before is intact.
 The same faults from a real full file system, with a real worker, are in test_small_filesystem.py."""
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 import lilqueue
+from tests import engines
 from tests.reliability.support import integrity, rows
 
 
@@ -17,15 +20,26 @@ def snapshot(db_path: str) -> list[tuple]:
 
 
 def messages(db_path: str) -> int:
-    return rows(db_path, "select count(*) from task")[0][0]
+    return rows(db_path, f"select count(*) from {engines.huey_table(db_path, 'task')}")[0][0]
 
 
-def pin_connection(queue: lilqueue.Queue, pragma: str) -> None:
-    """Set a pragma on this thread's connection (peewee keeps it open for the thread)."""
+def pin_connection(queue: lilqueue.Queue, setting: str) -> None:
+    """Set a pragma (SQLite) or a session setting (PostgreSQL) on this thread's connection
+    (peewee keeps it open for the thread)."""
     queue.database.connect(reuse_if_open=True)
-    queue.database.execute_sql(f"pragma {pragma}")
+    queue.database.execute_sql(f"set {setting}" if engines.is_postgres(queue.path) else f"pragma {setting}")
 
 
+def read_only(queue: lilqueue.Queue, on: bool) -> tuple[str, str]:
+    """Make this thread's connection read-only (or writable again); returns what the refusal says."""
+    if engines.is_postgres(queue.path):
+        pin_connection(queue, f"default_transaction_read_only = {'on' if on else 'off'}")
+        return "read-only transaction", "cannot execute"
+    pin_connection(queue, f"query_only = {int(on)}")
+    return "readonly", "readonly"
+
+
+@pytest.mark.sqlite_only
 def test_a_start_on_a_full_database_raises_storage_error_and_writes_nothing(queue, db_path, figures):
     stored = [queue.start("add", args=[i, i]) for i in range(50)]
     before = snapshot(db_path)
@@ -56,17 +70,17 @@ def test_a_start_on_a_full_database_raises_storage_error_and_writes_nothing(queu
 def test_a_read_only_connection_refuses_start_and_cancel_with_storage_error(queue, db_path, figures):
     stored = [queue.start("add", args=[i, i]) for i in range(20)]
     before = snapshot(db_path)
-    pin_connection(queue, "query_only = 1")
+    says, also = read_only(queue, True)
     with pytest.raises(lilqueue.StorageError) as caught:
         queue.start("add", args=[1, 2])
-    assert "readonly" in caught.value.detail
+    assert says in caught.value.detail and also in caught.value.detail, caught.value.detail
     with pytest.raises(lilqueue.StorageError):
         queue.start_many("add", [[1, 2]] * 10)
     with pytest.raises(lilqueue.StorageError):
         queue.cancel(stored[0].id)
     assert queue.get(stored[0].id).state == "queued"
     assert snapshot(db_path) == before and messages(db_path) == 20
-    pin_connection(queue, "query_only = 0")
+    read_only(queue, False)
     assert queue.cancel(stored[0].id).state == "canceled"
     assert integrity(db_path) == "ok"
     figures.update(writes_refused_read_only=3, stored_jobs_intact=len(before), integrity="ok")

@@ -1,73 +1,66 @@
-"""Worker faults on real worker processes and a real SQLite file: SIGKILL to the whole worker
-process group, SIGKILL to one isolated child, SIGTERM with running jobs.
+"""Worker faults on real worker processes and a real database (a SQLite file, or a PostgreSQL
+schema): SIGKILL to the whole worker process group, SIGKILL to one isolated child, SIGTERM with
+running jobs.
 
-Executions are counted outside SQLite: the ``recorded`` and ``show_pid`` tasks append a line
-per start and end to ``<database>.runs`` (see tests/tasks.py)."""
+Executions are counted outside the database: the ``recorded`` and ``show_pid`` tasks append a
+line per start and end to the run-record file, ``engines.side_file(db_path, ".runs")`` (see
+tests/tasks.py)."""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 
-from tests.reliability.support import FINISHED, duplicates, rows, runs, states, unfinished, wait_until
+from tests import engines
+from tests.reliability.support import (
+    check_killed_run,
+    duplicates,
+    rows,
+    runs,
+    start_recorded,
+    states,
+    unfinished,
+    wait_until,
+)
 
 
 def running_ids(db_path: str) -> set[str]:
-    return {r[0] for r in rows(db_path, "select id from lilqueue_job where state = 'running'")}
+    return {job_id for job_id, _ in running_attempts(db_path)}
+
+
+def running_attempts(db_path: str) -> set[tuple[str, int]]:
+    return {(r[0], r[1]) for r in rows(db_path, "select id, attempts from lilqueue_job where state = 'running'")}
 
 
 def test_killing_the_worker_group_loses_no_job_and_runs_none_twice(queue, db_path, start_worker,
                                                                    long_form, figures):
-    rng = random.Random(844)
     total = 1000 if long_form else 200
     kills = 10 if long_form else 2
-    plain, retrying = [], []
-    for i in range(total):
-        (retrying if i % 3 == 0 else plain).append([round(rng.uniform(0.05, 0.2), 3)])
-    for chunk in range(0, max(len(plain), len(retrying)), 20):
-        queue.start_many("recorded", plain[chunk:chunk + 20])
-        queue.start_many("recorded_retry", retrying[chunk:chunk + 20])
+    start_recorded(queue, 844, total, (0.05, 0.2), 20)
     assert len(states(db_path)) == total
 
     running_at_kill: set[str] = set()
+    interrupted: set[tuple[str, int]] = set()
     for _ in range(kills):
         worker = start_worker(2)
         done_before = total - unfinished(db_path)
         wait_until(lambda d=done_before: len(running_ids(db_path)) == 2 and total - unfinished(db_path) >= d + 8,
                    timeout=30, interval=0.01, what="two running jobs and progress")
         worker.kill_group()
-        held = running_ids(db_path)
+        held = running_attempts(db_path)
         assert len(held) >= 1
-        running_at_kill |= held
+        interrupted |= held
+        running_at_kill |= {job_id for job_id, _ in held}
     start_worker(4)
     wait_until(lambda: unfinished(db_path) == 0, timeout=300 if long_form else 90, what="every job terminal")
 
-    jobs = {r[0]: r[1:] for r in rows(db_path, "select id, task, state, attempts, error_type, error_message"
-                                               " from lilqueue_job")}
-    executions = runs(db_path)
-    assert len(jobs) == total, "a job row disappeared"
-    assert all(state in FINISHED for _, state, *_ in jobs.values())
-    lost_failed = retried = 0
-    for job_id, (task, state, attempts, error_type, error_message) in jobs.items():
-        starts = [a for a, e in executions[job_id] if e == "start"]
-        if job_id not in running_at_kill:
-            assert (state, attempts, starts) == ("succeeded", 1, [1]), (job_id, task, state, attempts, starts)
-        elif state == "failed":
-            assert error_type == "WorkerLost" and "worker lost" in error_message, (job_id, error_type)
-            assert attempts == (1 if task == "recorded" else 2)
-            lost_failed += 1
-        else:
-            assert (task, state) == ("recorded_retry", "succeeded") and attempts == 2, (job_id, task, state)
-            retried += 1
-        assert starts == list(range(1, len(starts) + 1)) and attempts - 1 <= len(starts) <= attempts
-    assert duplicates(db_path) == []
-    assert rows(db_path, "select count(*) from task")[0][0] == 0, "messages left behind"
-    assert rows(db_path, "select count(*) from schedule")[0][0] == 0
+    counted = check_killed_run(db_path, total, interrupted)
+    assert rows(db_path, f"select count(*) from {engines.huey_table(db_path, 'task')}")[0][0] == 0, \
+        "messages left behind"
+    assert rows(db_path, f"select count(*) from {engines.huey_table(db_path, 'schedule')}")[0][0] == 0
     figures.update(jobs=total, worker_group_kills=kills, running_at_kill=len(running_at_kill),
-                   failed_worker_lost=lost_failed, rerun_after_loss=retried,
-                   executions=sum(len([e for e in v if e[1] == "start"]) for v in executions.values()),
-                   jobs_lost=0, duplicates=0)
+                   failed_worker_lost=counted["failed_worker_lost"], rerun_after_loss=counted["rerun_after_loss"],
+                   executions=counted["executions"], jobs_lost=0, duplicates=0)
 
 
 def child_pid(queue, job_id: str) -> int | None:

@@ -12,6 +12,7 @@ const FINAL = ["succeeded", "failed", "canceled"];
 const WAIT = 25;            // seconds the server may hold a long-poll
 const MAX_BACKOFF = 30000;  // ms between retries after repeated errors
 const MIN_INTERVAL = 1000;  // ms between requests when the server answers without waiting
+const NO_WORKER_GRACE = 3000;  // ms a queued job may wait before bind() says no worker runs
 const DEFAULT_PREFIX = new URL("..", import.meta.url).href.replace(/\/$/, "");
 
 /** An HTTP error; `problem` holds the RFC 9457 body (type, title, status, detail) when there is one. */
@@ -29,7 +30,10 @@ export const isFinal = (job) => FINAL.includes(job.state);
 
 const jobUrl = (prefix, id) => `${prefix ?? DEFAULT_PREFIX}/${encodeURIComponent(id)}`;
 
-async function request(method, url, { body, signal } = {}) {
+const retryAfterOf = (response) => Number(response.headers.get("Retry-After")) || null;
+
+// The body and the Retry-After seconds (or null) of a successful answer; throws a LilqueueError otherwise.
+async function exchange(method, url, { body, signal } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -45,16 +49,18 @@ async function request(method, url, { body, signal } = {}) {
   let data = null;
   try { data = await response.json(); } catch { /* an empty or non-JSON body (a proxy's error page) */ }
   if (!response.ok) {
-    const retryAfter = Number(response.headers.get("Retry-After")) || null;
-    throw new LilqueueError(response.status, data && typeof data === "object" ? data : null, retryAfter);
+    throw new LilqueueError(response.status, data && typeof data === "object" ? data : null, retryAfterOf(response));
   }
-  return data;
+  return { data, retryAfter: retryAfterOf(response) };
 }
 
+const request = async (method, url, options) => (await exchange(method, url, options)).data;
+
 /** Start a registered task; resolves to the job (with `id`, `url`, `version`). */
-export function start(task, args = [], kwargs = {}, { key, prefix, signal } = {}) {
+export function start(task, args = [], kwargs = {}, { key, delay, prefix, signal } = {}) {
   const body = { task, args, kwargs };
   if (key != null) body.key = key;
+  if (delay != null) body.delay = delay;  // seconds before it may run (the server allows up to a day)
   return request("POST", `${prefix ?? DEFAULT_PREFIX}/`, { body, signal });
 }
 
@@ -105,6 +111,7 @@ const permanent = (error) => error instanceof LilqueueError && [400, 401, 403, 4
  * Follow a job until it finishes, calling `onUpdate(job)` for every new version.
  * Resolves to the finished job; rejects when `signal` aborts or the job cannot be read (404, 403).
  * Long-polls with ?since=version&wait=25, retries with backoff on errors, pauses while the tab is hidden.
+ * A server that cannot afford to hold the poll answers at once with Retry-After: the next poll waits that long.
  */
 export async function watch(jobOrId, { onUpdate, signal, prefix, wait = WAIT } = {}) {
   let job = typeof jobOrId === "string" ? null : jobOrId;
@@ -116,12 +123,17 @@ export async function watch(jobOrId, { onUpdate, signal, prefix, wait = WAIT } =
     const since = job ? job.version : 0;
     const began = Date.now();
     try {
-      const next = await request("GET", `${url}?since=${since}&wait=${wait}`, { signal });
+      const { data: next, retryAfter } = await exchange("GET", `${url}?since=${since}&wait=${wait}`, { signal });
       failures = 0;
-      if (!job || next.version !== job.version) {
+      const changed = !job || next.version !== job.version;
+      if (changed) {
         job = next;
         onUpdate?.(job);
-      } else if (Date.now() - began < MIN_INTERVAL) {
+      }
+      if (isFinal(job)) break;
+      if (retryAfter) {
+        await sleep(Math.max(retryAfter * 1000, MIN_INTERVAL), signal);  // not held: the server asks for a pause
+      } else if (!changed && Date.now() - began < MIN_INTERVAL) {
         await sleep(MIN_INTERVAL, signal);  // unchanged and unheld: the server is not waiting for us
       }
     } catch (error) {
@@ -154,6 +166,8 @@ function renderLogs(list, job, state) {
   const total = (job.logs_dropped || 0) + logs.length;
   const fresh = Math.min(logs.length, total - state.logCount);
   if (fresh <= 0) return;
+  // A scrolling list follows its newest line, unless the reader scrolled up to an older one.
+  const following = list.scrollTop + list.clientHeight >= list.scrollHeight - 2;
   for (const line of logs.slice(logs.length - fresh)) {
     const item = document.createElement("li");
     item.className = `lilqueue-log lilqueue-log-${line.level}`;
@@ -164,28 +178,42 @@ function renderLogs(list, job, state) {
   }
   while (list.children.length > logs.length) list.firstElementChild.remove();
   state.logCount = total;
+  if (following) list.scrollTop = list.scrollHeight;
 }
+
+// Queued with no worker alive, for longer than a worker would take to pick the job up.
+const stalled = (job, state) => job.state === "queued" && job.no_worker === true && state.graceOver;
 
 function render(container, job, state) {
   const find = (name) => container.querySelector(`[data-lilqueue-${name}]`);
   const final = isFinal(job);
+  const idle = stalled(job, state);
   const percent = job.state === "succeeded" ? 100 : job.progress?.percent;
   container.dataset.state = job.state;
+  container.dataset.noWorker = String(idle);
   show(find("state"), job.state);
   const bar = find("progress");
   if (bar) {
     bar.max = 100;
-    if (percent == null) bar.removeAttribute("value");  // indeterminate until a total is known
-    else bar.value = percent;
+    if (percent != null) bar.value = percent;
+    else if (final || idle) bar.value = 0;  // nothing is moving: no animation
+    else bar.removeAttribute("value");  // indeterminate until a total is known
   }
   show(find("percent"), percent == null ? "" : `${Math.floor(percent)}%`);
-  show(find("message"), job.progress?.message || (job.cancel_requested && !final ? "canceling…" : ""));
+  show(find("message"), idle ? "waiting for a worker — none is running"
+    : job.progress?.message || (job.cancel_requested && !final ? "canceling…" : "") || waitingUntil(job));
   const logs = find("logs");
   if (logs) renderLogs(logs, job, state);
   show(find("result"), job.state === "succeeded" ? state.formatResult(job.result, job) : "");
   show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : state.problem);
   const button = find("cancel");
   if (button) button.disabled = final || job.cancel_requested;
+}
+
+// A delayed job, queued until its run_at: say when it may start.
+function waitingUntil(job) {
+  if (job.state !== "queued" || !job.run_at || new Date(job.run_at) <= new Date()) return "";
+  return `starts at ${new Date(job.run_at).toLocaleTimeString()}`;
 }
 
 function fail(container, error, job, state) {
@@ -200,6 +228,8 @@ function fail(container, error, job, state) {
  * data-lilqueue-state / -percent / -message / -result / -error, a list data-lilqueue-logs
  * and a button data-lilqueue-cancel. Dispatches lilqueue:update, lilqueue:done and
  * lilqueue:error (bubbling, `event.detail.job`). Binding the container again stops the old job's updates.
+ * A job still queued 3 s after bind while the server reports `no_worker` shows "waiting for a worker"
+ * as its message and a still bar; `container.dataset.noWorker` is "true" while that hint is shown.
  * `job` is a job, an id, or the promise start() returns. Resolves to the finished job (or null after an error).
  */
 export async function bind(container, job, { prefix, signal, formatResult = describe } = {}) {
@@ -209,7 +239,7 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
   bindings.set(container, controller);
   if (signal?.aborted) controller.abort(signal.reason);
   signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
-  const state = { logCount: 0, formatResult, problem: "" };
+  const state = { logCount: 0, formatResult, problem: "", graceOver: false };
   container.querySelector("[data-lilqueue-logs]")?.replaceChildren();
   let current = null;
   try {
@@ -244,6 +274,12 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
     emit(container, "update", { job: next });
   }
 
+  // A long-poll on a queued job may hold for 25 s: redraw when the grace ends, whatever arrives.
+  const grace = setTimeout(() => {
+    state.graceOver = true;
+    if (!controller.signal.aborted && current && stalled(current, state)) render(container, current, state);
+  }, NO_WORKER_GRACE);
+
   try {
     const finished = await watch(current || id, { onUpdate: update, signal: controller.signal, prefix });
     emit(container, "done", { job: finished });
@@ -253,6 +289,7 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
     fail(container, error, current, state);
     return null;
   } finally {
+    clearTimeout(grace);
     controller.abort();  // removes the Cancel listener
     if (bindings.get(container) === controller) bindings.delete(container);
   }

@@ -1,0 +1,107 @@
+"""``python -m lilqueue bench --json FILE``: every figure of a real run, machine-readable, and a
+FILE that cannot be written refused before anything is measured. The figures' speed is not
+checked (the benchmark never fails on speed), only that they were measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from lilqueue.bench import command
+from lilqueue.bench.figures import Figure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lilqueue", "bench", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _figure(figures: list[dict], starts: str) -> dict:
+    found = [f for f in figures if f["name"].startswith(starts)]
+    assert len(found) == 1, [f["name"] for f in figures]
+    return found[0]
+
+
+def test_a_quick_run_writes_every_figure_it_measured_to_the_file(tmp_path: Path):
+    out = tmp_path / "figures.json"
+    done = _bench("--quick", "--engine", "sqlite", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "ratio > 1: lilqueue better" in done.stdout  # the table is printed as usual
+    doc = json.loads(out.read_text())
+    assert doc["plan"] == "quick" and doc["lilqueue"] and doc["python"] and doc["platform"]
+    started = datetime.fromisoformat(doc["started_at"])
+    assert started.utcoffset() == timedelta(0)
+    assert list(doc["engines"]) == ["sqlite"]
+    figures = doc["engines"]["sqlite"]
+    for figure in figures:
+        assert set(figure) == {"name", "unit", "lilqueue", "peer", "peer_name", "ratio", "target", "lower_is_better"}
+        assert figure["name"] in done.stdout
+    enqueue = _figure(figures, "enqueue, one job per start(), 1 thread(s)")
+    assert enqueue["lilqueue"] > 0 and enqueue["peer"] > 0 and enqueue["peer_name"] == "SqliteHuey"
+    assert abs(enqueue["ratio"] - enqueue["lilqueue"] / enqueue["peer"]) < 1e-9
+    assert enqueue["unit"] == "jobs/s" and enqueue["target"] == ">= 1.0x" and enqueue["lower_is_better"] is False
+    drain = _figure(figures, "drain 1000 no-op jobs, 1 thread(s)")
+    assert drain["lilqueue"] > 0 and drain["peer"] > 0
+    bulk = _figure(figures, "bulk start_many(")
+    assert bulk["lilqueue"] > 0 and bulk["peer"] is None and bulk["peer_name"] is None and bulk["ratio"] is None
+    pickup = _figure(figures, "idle pickup p50")
+    assert pickup["lower_is_better"] is True and 0 < pickup["lilqueue"] < 60_000
+    growth = [f for f in figures if f["peer_name"] == "empty table"]
+    assert [f["name"] for f in growth] == [
+        "queue.start() on 50,000 finished jobs", "queue.get() of a job on 50,000 finished jobs",
+        "a worker's claim of a queued job on 50,000 finished jobs",
+        "progress write to a waiting long-poll request on 50,000 finished jobs"]
+    for figure in growth:
+        assert figure["lilqueue"] > 0 and figure["peer"] > 0 and figure["ratio"] > 0
+        assert figure["unit"] == "ms" and figure["target"] == ">= 0.8x" and figure["lower_is_better"] is True
+
+
+def test_a_file_that_cannot_be_written_is_refused_in_one_line_before_the_run(tmp_path: Path):
+    for bad in (tmp_path / "missing" / "figures.json", tmp_path):
+        began = time.monotonic()
+        done = _bench("--quick", "--engine", "sqlite", "--json", str(bad), timeout=60)
+        assert done.returncode == command.EXIT_ERROR
+        assert time.monotonic() - began < 30  # nothing was measured
+        assert done.stdout == ""
+        assert done.stderr.startswith(f"lilqueue bench: --json {bad}: cannot write there (")
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_check_leaves_no_file_behind_and_an_existing_one_alone(tmp_path: Path):
+    from lilqueue.bench.report import unwritable
+
+    new = tmp_path / "new.json"
+    assert unwritable(str(new)) is None and not new.exists()
+    old = tmp_path / "old.json"
+    old.write_text("kept")
+    assert unwritable(str(old)) is None and old.read_text() == "kept"
+    assert unwritable("-") is None
+
+
+def test_json_on_standard_output_sends_the_tables_to_stderr(monkeypatch, capsys):
+    def measure(engines, plan, url, report):
+        print("the table")
+        report.add("sqlite", [Figure("enqueue", "jobs/s", 300.0, 200.0, ">= 1.0x"),
+                              Figure("  idle worker CPU", "% of a core", None, 0.2, lower_is_better=True),
+                              Figure("bulk", "jobs/s", float("nan"))], "SqliteHuey")
+
+    monkeypatch.setattr(command, "measure", measure)
+    assert command.main(quick=True, engine="sqlite", json_path="-") == 0
+    out, err = capsys.readouterr()
+    assert "the table" in err and "the table" not in out
+    doc = json.loads(out)
+    assert doc["plan"] == "quick"
+    assert doc["engines"]["sqlite"] == [
+        {"name": "enqueue", "unit": "jobs/s", "lilqueue": 300.0, "peer": 200.0, "peer_name": "SqliteHuey",
+         "ratio": 1.5, "target": ">= 1.0x", "lower_is_better": False},
+        {"name": "idle worker CPU", "unit": "% of a core", "lilqueue": None, "peer": 0.2, "peer_name": "SqliteHuey",
+         "ratio": None, "target": None, "lower_is_better": True},
+        {"name": "bulk", "unit": "jobs/s", "lilqueue": None, "peer": None, "peer_name": None, "ratio": None,
+         "target": None, "lower_is_better": False}]

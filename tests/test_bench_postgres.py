@@ -1,0 +1,105 @@
+"""The benchmark's PostgreSQL half: which engines it measures, and its contestants (each in a
+schema of its own, dropped afterwards). The figures themselves are not checked: the benchmark
+never fails on speed (CI runs ``python -m lilqueue bench --quick`` for that)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lilqueue.bench import command, pgserver
+from lilqueue.bench.figures import Plan
+from lilqueue.bench.pgcontestant import PgContestant
+from lilqueue.bench.pgrun import on_server
+from lilqueue.bench.run import measure_drain, measure_enqueue, measure_idle
+from tests import engines
+
+NOBODY = "postgresql://postgres@127.0.0.1:1/test"  # no server listens on port 1
+
+
+def test_auto_measures_sqlite_only_when_postgres_is_absent(monkeypatch):
+    for ci in ("", "true"):
+        monkeypatch.setenv("CI", ci)
+        chosen, note = command.choose("auto", NOBODY)
+        assert chosen == ["sqlite"]
+        assert note.startswith("PostgreSQL: cannot connect to postgresql://postgres@127.0.0.1:1/test")
+        assert "measuring SQLite only" in note and "\n" not in note
+
+
+def test_sqlite_alone_does_not_look_for_a_server():
+    assert command.choose("sqlite", NOBODY) == (["sqlite"], None)
+
+
+def test_asking_for_postgres_without_a_server_is_an_error(capsys):
+    assert command.main(quick=True, engine="postgres", postgres=NOBODY) == command.EXIT_ERROR
+    assert command.main(quick=True, engine="both", postgres=NOBODY) == command.EXIT_ERROR
+    assert "--engine both: cannot connect to" in capsys.readouterr().err
+
+
+def test_an_unknown_engine_is_an_error(monkeypatch, capsys):
+    monkeypatch.setenv("LILQUEUE_BENCH_ENGINE", "mysql")
+    assert command.main(quick=True) == command.EXIT_ERROR
+    assert "--engine must be one of auto, sqlite, postgres, both" in capsys.readouterr().err
+
+
+def test_the_server_url_and_schemas(monkeypatch):
+    monkeypatch.delenv("LILQUEUE_BENCH_POSTGRES", raising=False)
+    monkeypatch.setenv("LILQUEUE_TEST_POSTGRES", "postgresql://a@b/c")
+    assert pgserver.server_url(None) == "postgresql://a@b/c"
+    monkeypatch.setenv("LILQUEUE_BENCH_POSTGRES", "postgresql://x@y/z")
+    assert pgserver.server_url(None) == "postgresql://x@y/z"
+    assert pgserver.server_url("postgresql://given@h/d") == "postgresql://given@h/d"
+    assert pgserver.with_schema("postgresql://u@h/d?schema=old&sslmode=disable", "new") == \
+        "postgresql://u@h/d?sslmode=disable&schema=new"
+    assert pgserver.redacted("postgresql://u:secret@h/d") == "postgresql://u:***@h/d"
+    assert pgserver.unreachable("/tmp/jobs.db") == "'/tmp/jobs.db' is not a postgresql:// URL"
+
+
+def test_the_command_line_help():
+    done = subprocess.run([sys.executable, "-m", "lilqueue", "bench", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0
+    assert "--engine {auto,sqlite,postgres,both}" in done.stdout and "--postgres URL" in done.stdout
+
+
+@pytest.fixture
+def server(pg_url: str) -> str:
+    """The test server's URL (``pg_url``: skipped without PostgreSQL, failed under CI=true)."""
+    return engines.POSTGRES
+
+
+def _schemas_named(server: str, label: str) -> list[str]:
+    with pgserver.connect(server) as conn:
+        return [r[0] for r in conn.execute("select nspname from pg_namespace where nspname like %s",
+                                           (f"bench_{label}%",)).fetchall()]
+
+
+def test_contestants_on_postgres_drain_and_drop_their_schemas(server: str, tmp_path: Path):
+    label = f"t{secrets.token_hex(4)}"
+    with pgserver.Schemas(server) as schemas:
+        make = on_server(schemas, tmp_path)
+        tagged = lambda kind, name: make(kind, f"{label}_{name}")  # noqa: E731
+        for kind in ("lilqueue", "huey"):
+            assert measure_enqueue(tagged, 20, "enq", kind) > 0
+            assert measure_drain(tagged, 30, 2, kind, 0) > 0
+        assert _schemas_named(server, label) == []  # each dropped as its contestant finished
+    assert _schemas_named(server, label) == []
+
+
+def test_idle_pickup_and_the_server_backends_cpu(server: str, tmp_path: Path):
+    plan = Plan.quick()
+    plan.pickups, plan.idle_before_pickup, plan.idle_window, plan.long_idle = 3, 0.05, 0.3, 0.0
+    label = f"t{secrets.token_hex(4)}"
+    with pgserver.Schemas(server) as schemas:
+        make = lambda kind, name: PgContestant(kind, schemas, tmp_path, f"{label}_{name}")  # noqa: E731
+        for kind in ("lilqueue", "huey"):
+            idle = measure_idle(make, kind, plan)
+            assert 0 < idle["p50"] <= idle["p99"] < 60_000
+            assert idle["cpu"] is not None and idle["rss"] > 0
+            if pgserver.BackendCpu(server, 0).local:  # its backends' /proc is on this machine
+                assert idle["server_cpu"] is not None and idle["server_cpu"] >= 0
+    assert _schemas_named(server, label) == []

@@ -1,0 +1,202 @@
+"""``queue.middleware(app, worker=True)``: one worker inside every process that serves the
+app, started by its first request, gone (its jobs handed back) when the process stops.
+Real gunicorn, flask (werkzeug's reloader) and ``lilqueue serve`` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests import engines
+from tests.conftest import ROOT, wait_for, worker_count
+from tests.http_support import post_json, request, running
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A web server process in its own session, logging to a file; ``base`` once it listens."""
+
+    def __init__(self, command: list[str], db_path: str, log: Path, port: int | None = None, **env: str) -> None:
+        self.log = log
+        self._out = open(log, "ab")
+        env = dict(os.environ, LILQUEUE_TEST_DB=db_path, PYTHONUNBUFFERED="1", **env)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.base = f"http://127.0.0.1:{port}" if port else ""
+        try:
+            if port:
+                wait_for(self._listening, timeout=20, what=f"{command[0]} listening")
+            else:  # lilqueue serve --port 0 prints where it listens
+                found = wait_for(lambda: self._alive() and re.search(r"http://127\.0\.0\.1:\d+", self.output()),
+                                 timeout=20, what="lilqueue serve printing its URL")
+                self.base = found.group(0)
+        except BaseException as exc:  # never leave a server behind that did not start
+            self.kill()
+            self._out.close()
+            if isinstance(exc, AssertionError) and "server exited" not in str(exc):
+                raise AssertionError(f"{exc}:\n{self.output()}") from None
+            raise
+
+    def _alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output()}")
+        return True
+
+    def _listening(self) -> bool:
+        self._alive()
+        try:
+            return request(self.base, "GET", "/hello", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def output(self) -> str:
+        if not self._out.closed:
+            self._out.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            raise AssertionError(f"server did not stop on SIGTERM:\n{self.output()}") from None
+        finally:
+            self._out.close()
+
+
+@pytest.fixture
+def servers(db_path, queue, tmp_path):
+    started: list[Server] = []
+
+    def start(*command: str, port: int | None = None, **env: str) -> Server:
+        server = Server(list(command), db_path, tmp_path / f"server-{len(started)}.log", port, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+        server._out.close()
+
+
+def worker_pids(db_path: str) -> set[int]:
+    return {pid for (pid,) in engines.sql(db_path, "select pid from lilqueue_worker")}
+
+
+def runs(db_path: str) -> list[list[str]]:
+    path = Path(engines.side_file(db_path, ".runs"))
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_first_request_starts_the_worker_and_close_stops_it(queue, db_path):
+    middleware = queue.middleware(worker=1)
+    assert worker_count(db_path) == 0  # nothing starts before a request
+    with running(middleware) as base:
+        job = post_json(base, "/jobs/", {"task": "add", "args": [2, 3]}).json()
+        assert worker_pids(db_path) == {os.getpid()}
+        wait_for(lambda: queue.get(job["id"]).state == "succeeded", what="the job run in this process")
+        assert queue.get(job["id"]).result == 5
+    assert worker_count(db_path) == 0  # the server's close stopped it
+
+
+def call(app, path: str) -> int:
+    """One request straight into the WSGI callable; returns the status code."""
+    statuses = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+               "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.input": None, "wsgi.url_scheme": "http"}
+    b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    return int(statuses[0].split()[0])
+
+
+def test_a_process_forked_after_its_worker_started_starts_its_own(queue, db_path):
+    middleware = queue.middleware(worker=1)
+    assert call(middleware, "/jobs/tasks") == 200
+    began = time.monotonic()
+    child = os.fork()
+    if child == 0:  # the forked process: only this thread survived, the parent's worker did not
+        code = 1
+        try:
+            call(middleware, "/jobs/tasks")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.getpid() not in worker_pids(db_path):
+                time.sleep(0.02)
+            code = 0 if os.getpid() in worker_pids(db_path) else 1
+            middleware.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    middleware.close()
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked process started no worker of its own"
+    # ... on connections of its own: one inherited from the parent's pool waits out busy_timeout
+    assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["fork-then-import", "preload"])
+def test_each_gunicorn_process_runs_one_worker_and_no_job_runs_twice(servers, queue, db_path, preload):
+    port = free_port()
+    server = servers(sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
+                     *(["--preload"] if preload else []), "tests.apps.embedded:app", port=port)
+    pids: set[int] = set()
+    for _ in range(10):  # a sync worker serves one request at a time: two at once reach both
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: request(server.base, "GET", "/slow"), range(4)))
+        pids |= {int(answer.body.split()[-1]) for answer in answers}
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2, "both gunicorn workers answered"
+    wait_for(lambda: worker_pids(db_path) == pids, what=f"one lilqueue worker in each of {pids}")
+    jobs = [queue.start("recorded", [0.02]) for _ in range(40)]
+    wait_for(lambda: all(queue.get(job.id).state == "succeeded" for job in jobs), timeout=30, what="all jobs")
+    starts = [line[0] for line in runs(db_path) if line[2] == "start"]
+    assert sorted(starts) == sorted(job.id for job in jobs)  # each ran once
+    long = queue.start("recorded", [60])
+    wait_for(lambda: queue.get(long.id).state == "running", what="the long job running")
+    began = time.monotonic()
+    server.stop()
+    assert time.monotonic() - began < 15
+    assert queue.get(long.id).state == "queued", server.output()  # handed back, not lost
+    assert worker_count(db_path) == 0
+
+
+def test_a_process_without_a_sigterm_handler_hands_its_jobs_back_and_still_dies_of_the_signal(servers, queue,
+                                                                                               db_path):
+    server = servers(sys.executable, "-m", "lilqueue", "serve", "tests.tasks:queue", "--port", "0", "--worker", "1")
+    job = queue.start("recorded", [60])
+    wait_for(lambda: queue.get(job.id).state == "running", what="the job running in the web process")
+    assert worker_pids(db_path) == {server.process.pid}
+    assert server.stop() == -signal.SIGTERM
+    assert queue.get(job.id).state == "queued", server.output()
+    assert worker_count(db_path) == 0
+
+
+def test_the_werkzeug_reloader_runs_the_worker_in_its_serving_child_only(servers, db_path):
+    port = free_port()
+    server = servers(sys.executable, "-m", "flask", "--app", "tests.apps.embedded", "run", "--reload",
+                     "--port", str(port), port=port)
+    child = int(request(server.base, "GET", "/hello").body.split()[-1])
+    assert child != server.process.pid  # the reloader's parent serves nothing
+    wait_for(lambda: worker_pids(db_path) == {child}, what="the worker in the serving child")
+    time.sleep(0.5)
+    assert worker_pids(db_path) == {child}
