@@ -365,9 +365,13 @@ def test_the_change_long_poll_waits_while_nothing_changes_and_answers_at_a_chang
     began = time.monotonic()
     assert request(base, "GET", f"{ADMIN}/changes?since={other_process}&wait=20").json()["mark"] != other_process
     assert time.monotonic() - began < 2
-    for bad in ("since=x", "since=1", f"since={mark}&since={mark}", "wait=-1"):
+    for bad, says in (("since=x", '"since" must be given once, as a mark this server gave.'),
+                      ("since=1", '"since" must be given once, as a mark this server gave.'),
+                      (f"since={mark}&since={mark}", '"since" must be given once, as a mark this server gave.'),
+                      ("wait=-1", '"wait" must be given once, as a number >= 0.')):
         answer = request(base, "GET", f"{ADMIN}/changes?{bad}")
         assert answer.status == 400 and answer.headers["Content-Type"].startswith("application/problem+json"), bad
+        assert answer.json()["detail"] == says, bad
     unheld = dashboard(hold=0)
     mark = request(unheld, "GET", f"{ADMIN}/changes").json()["mark"]
     began = time.monotonic()

@@ -211,7 +211,9 @@ def test_an_unknown_well_formed_id_is_404(serve_middleware):
 def test_a_bad_since_or_wait_is_400(serve_middleware, queue, query):
     base = serve_middleware()
     job = queue.start("add", [1, 2])
-    assert_problem(request(base, "GET", f"/jobs/{job.id}?{query}"), 400)
+    answer = request(base, "GET", f"/jobs/{job.id}?{query}")
+    assert_problem(answer, 400)
+    assert answer.json()["detail"] == f'"{query.split("=")[0]}" must be given once, as a number >= 0.'
 
 
 def test_a_long_wait_is_clamped_to_max_wait(serve_middleware, queue):

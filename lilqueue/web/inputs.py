@@ -6,20 +6,30 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..job import ID_PATTERN
 from .problems import Problem, bad_request, forbidden, job_not_found
 
 SINCE_PATTERN = re.compile(r"\d{1,18}")
-WAIT_PATTERN = re.compile(r"\d{1,9}(\.\d{1,9})?")
-MARK_PATTERN = re.compile(r"[0-9a-f]{8}\.\d{1,18}")  # Watcher.mark
 START_FIELDS = frozenset({"task", "args", "kwargs", "key", "delay"})
 MAX_START_DELAY = 86400  # seconds a start over HTTP may be delayed (Python callers: see Queue.start)
 JSON_TYPE = "application/json"
 MAX_DEPTH = 100  # lists and objects inside each other
 MAX_NEXT = 2000  # characters of a status page's next target
+
+
+class Param(NamedTuple):
+    """What a long-poll's query parameter looks like, how it is read, how a 400 describes it."""
+    pattern: re.Pattern[str]
+    parse: Callable[[str], Any]
+    described: str
+
+
+VERSION = Param(SINCE_PATTERN, int, "a number >= 0")  # since: a job's version
+MARK = Param(re.compile(r"[0-9a-f]{8}\.\d{1,18}"), str, "a mark this server gave")  # since: Watcher.mark
+WAIT = Param(re.compile(r"\d{1,9}(\.\d{1,9})?"), float, "a number >= 0")  # seconds
 
 
 def check_same_origin(environ: dict, trusted: frozenset[str]) -> None:
@@ -188,26 +198,24 @@ def start_fields(body: Any) -> tuple[str, list, dict, str | None, float | None]:
     return task, args, kwargs, key, delay
 
 
-def poll_params(query: str, max_wait: float, since_pattern: re.Pattern[str] = SINCE_PATTERN,
-                since_type: Callable[[str], Any] = int) -> tuple[Any, float]:
-    """``since`` (a job version; the dashboard's change mark with ``MARK_PATTERN`` and ``str``)
-    and ``wait`` (capped at ``max_wait``); 400 for either given twice or malformed."""
+def poll_params(query: str, max_wait: float, since_form: Param = VERSION) -> tuple[Any, float]:
+    """``since`` (a job version; the dashboard's change mark with ``MARK``) and ``wait``
+    (capped at ``max_wait``); 400 for either given twice or malformed."""
     try:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=50)
     except ValueError:
         raise bad_request("Too many query parameters.") from None
     since = wait = None
-    for name, pattern in (("since", since_pattern), ("wait", WAIT_PATTERN)):
+    for name, form in (("since", since_form), ("wait", WAIT)):
         values = params.get(name)
         if values is None:
             continue
-        if len(values) != 1 or not pattern.fullmatch(values[0]):
-            what = "a number >= 0" if pattern is not MARK_PATTERN else "a mark this server gave"
-            raise bad_request(f'"{name}" must be given once, as {what}.')
+        if len(values) != 1 or not form.pattern.fullmatch(values[0]):
+            raise bad_request(f'"{name}" must be given once, as {form.described}.')
         if name == "since":
-            since = since_type(values[0])
+            since = form.parse(values[0])
         else:
-            wait = min(float(values[0]), max_wait)
+            wait = min(form.parse(values[0]), max_wait)
     return since, wait or 0.0
 
 

@@ -9,7 +9,8 @@ any change through ``poll_change``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import JobNotFound, WaitersFull
 from .problems import Problem, job_not_found
@@ -18,28 +19,20 @@ if TYPE_CHECKING:
     from ..job import Job
     from .middleware import Middleware
 
+T = TypeVar("T")
+
 
 def poll(mw: Middleware, environ: dict, job: Job, since: int | None, wait: float) -> tuple[Job, bool]:
     """The job once its version passes ``since`` (the current version when None), or after
     ``wait`` seconds; and whether this client was held. A finished job, or one that already
     changed, is answered at once. Raises a 429 Problem past ``max_waiters``, 404 if the job
     disappears while watched."""
-    if job.finished:
-        return job, True
-    watcher = mw.watcher
-    limit = mw.holding.limit(environ)
-    if watcher.waiting >= limit and limit < watcher.max_waiters:
-        return job, False  # changed or not, this client is not held: it polls again later
     since = job.version if since is None else since
-    if job.version > since:
+    if job.finished or job.version > since:
         return job, True
-    mw.queue.store.close()  # no idle connection per waiting request
     try:
-        return watcher.wait(job, since, wait, limit=limit) or job, True
-    except WaitersFull as full:
-        if full.limit < watcher.max_waiters:
-            return job, False  # what this server can spare was taken meanwhile
-        raise too_many_waiters() from None
+        return _hold(mw, environ, lambda limit: mw.watcher.wait(job, since, wait, limit=limit) or job,
+                     unheld=lambda: job)
     except JobNotFound:
         raise job_not_found() from None
 
@@ -48,17 +41,26 @@ def poll_change(mw: Middleware, environ: dict, since: str | None, wait: float) -
     """The dashboard's wait for any change: the watcher's mark once it differs from ``since``
     (at once when it already does), or after ``wait`` seconds; and whether this client was held."""
     watcher = mw.watcher
-    limit = mw.holding.limit(environ)
     if since != watcher.mark or not wait:
         return watcher.mark, True
+    return _hold(mw, environ, lambda limit: watcher.wait_change(since, wait, limit=limit),
+                 unheld=lambda: watcher.mark)
+
+
+def _hold(mw: Middleware, environ: dict, wait: Callable[[int], T], unheld: Callable[[], T]) -> tuple[T, bool]:
+    """``(wait(limit), True)`` while this server can spare one more held request (``limit``:
+    what its holding budget allows); else ``(unheld(), False)``, for an answer now with a time
+    to come back. Past ``max_waiters`` itself, a 429 Problem."""
+    watcher = mw.watcher
+    limit = mw.holding.limit(environ)
     if watcher.waiting >= limit and limit < watcher.max_waiters:
-        return watcher.mark, False
-    mw.queue.store.close()
+        return unheld(), False
+    mw.queue.store.close()  # no idle connection per waiting request
     try:
-        return watcher.wait_change(since, wait, limit=limit), True
+        return wait(limit), True
     except WaitersFull as full:
         if full.limit < watcher.max_waiters:
-            return watcher.mark, False
+            return unheld(), False  # what this server can spare was taken meanwhile
         raise too_many_waiters() from None
 
 

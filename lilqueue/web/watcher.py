@@ -207,9 +207,10 @@ class Watcher:
 
     def _count(self, changed: set[str] | None, commits: Commits) -> None:
         if changed or (changed is None and commits.certain):
-            with self._lock:
-                self._moves += 1
-                self._moved.notify_all()
+            self._moves += 1  # only this thread writes it; a waiter reads it under the lock
+            if self._anyone:  # one about to wait re-reads the mark after counting itself in
+                with self._lock:
+                    self._moved.notify_all()
 
     def _publish(self, job_id: str, job: Job | None) -> None:
         with self._lock:

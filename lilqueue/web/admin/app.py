@@ -34,7 +34,7 @@ from ...errors import ConfigurationError, JobNotFound
 from ...job import Job
 from ...states import FAILED
 from ..holding import RETRY_UNHELD
-from ..inputs import JSON_TYPE, MARK_PATTERN, check_id, poll_params
+from ..inputs import JSON_TYPE, MARK, check_id, poll_params
 from ..longpoll import poll, poll_change
 from ..problems import PROBLEM_TYPE, Problem, forbidden, job_not_found, not_found, problem_for
 from . import actions, jobpage, pages
@@ -188,7 +188,7 @@ class Admin:
 
     def changes(self, environ: dict) -> Answer:
         """The overview's and the list's long-poll: the page reloads its data when the mark moves."""
-        since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait, MARK_PATTERN, str)
+        since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait, MARK)
         mark, held = poll_change(self.mw, environ, since, wait)
         headers = [] if held else [("Retry-After", str(RETRY_UNHELD))]
         return Answer(200, json.dumps({"mark": mark}).encode(), [("Content-Type", JSON_TYPE), *headers])
