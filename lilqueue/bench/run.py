@@ -297,10 +297,13 @@ IDLE_WATCHERS = 20
 
 def web_figures(workdir: Path, plan: Plan, idle_worker_cpu: float | None = None) -> list[Figure]:
     from . import web as benchweb
+    from .clients import Streamers
 
     # One progress() call every 0.25 s: each crosses the 0.2 s interval, so each is written at once.
     latency = benchweb.measure_progress_latency(workdir, plan.latency_updates, 0.25)
     crowd = benchweb.measure_watchers(workdir, plan.watched_jobs, plan.watchers_per_job, plan.watch_seconds)
+    streams = benchweb.measure_watchers(workdir, plan.watched_jobs, plan.watchers_per_job, plan.watch_seconds,
+                                        Streamers)
     reads_one = benchweb.measure_reads_per_change(workdir, 1)
     reads_many = benchweb.measure_reads_per_change(workdir, 1000)
     idle_web = benchweb.measure_idle_watchers(workdir, IDLE_WATCHERS, plan.idle_window)
@@ -317,6 +320,12 @@ def web_figures(workdir: Path, plan: Plan, idle_worker_cpu: float | None = None)
         Figure(f"  same, p99 ({crowd['answers']} answers, {crowd['errors']} errors)", "ms", crowd["p99"],
                None, "<= 250 ms", lower_is_better=True),
         Figure(f"  web process memory added by {clients} clients", "MB RSS", crowd["rss_added"], None,
+               "<= 100 MB per 1,000", lower_is_better=True),
+        Figure(f"{streams['clients']} event streams on {plan.watched_jobs} jobs: change to all, p50", "ms",
+               streams["p50"], None, "", lower_is_better=True),
+        Figure(f"  same, p99 ({streams['answers']} events, {streams['errors']} errors)", "ms", streams["p99"],
+               None, "<= 250 ms", lower_is_better=True),
+        Figure(f"  web process memory added by {streams['clients']} streams", "MB RSS", streams["rss_added"], None,
                "<= 100 MB per 1,000", lower_is_better=True),
         Figure(f"watcher DB reads per change, 1,000 waiters (1 waiter: {reads_one})", "reads", reads_many, None,
                "same as with 1", lower_is_better=True),

@@ -2,88 +2,21 @@
 waiting clients one web process holds, and what they cost.
 
 The web process is ``python -m lilqueue serve``'s threaded server in a child process; the
-clients are plain sockets driven by one selector loop, so a thousand of them cost the
-benchmark little.
+clients are clients.py's raw sockets.
 """
 
 from __future__ import annotations
 
-import json
-import selectors
-import socket
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..web.watcher import Watcher
+from .clients import Client, Crowd, Pollers
 from .contestants import build_queue
 from .figures import percentile
 from .processes import WebProcess, WorkerProcess
-
-
-@dataclass
-class _Client:
-    job_id: str
-    since: int
-    sock: socket.socket | None = None
-    buffer: bytearray = field(default_factory=bytearray)
-
-
-class Pollers:
-    """Long-poll clients on raw sockets: each re-asks as soon as it got an answer and records,
-    per answer carrying new progress, the delay since the ``progress()`` call (the task puts
-    that call's time in the progress message)."""
-
-    def __init__(self, port: int, clients: list[_Client]) -> None:
-        self.port = port
-        self.clients = clients
-        self.latencies: list[float] = []
-        self.errors = 0
-        self.answers = 0
-        self._selector = selectors.DefaultSelector()
-
-    def _ask(self, client: _Client) -> None:
-        sock = socket.create_connection(("127.0.0.1", self.port))
-        sock.setblocking(False)
-        request = (f"GET /jobs/{client.job_id}?since={client.since}&wait=25 HTTP/1.1\r\n"
-                   f"Host: 127.0.0.1:{self.port}\r\nConnection: close\r\n\r\n")
-        sock.sendall(request.encode())
-        client.sock, client.buffer = sock, bytearray()
-        self._selector.register(sock, selectors.EVENT_READ, client)
-
-    def _answered(self, client: _Client) -> bool:
-        """Handle a complete answer; False when the job is finished (stop asking)."""
-        received = time.time()
-        self.answers += 1
-        head, _, body = bytes(client.buffer).partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
-            self.errors += 1
-            return True
-        job = json.loads(body)
-        if job["version"] > client.since and job["progress"]["message"]:
-            self.latencies.append((received - float(job["progress"]["message"])) * 1000)
-        client.since = job["version"]
-        return job["state"] in ("queued", "running")
-
-    def run(self, until: float) -> None:
-        for client in self.clients:
-            self._ask(client)
-        while time.monotonic() < until and self._selector.get_map():
-            for key, _ in self._selector.select(timeout=0.5):
-                client = key.data
-                chunk = client.sock.recv(65536)
-                if chunk:
-                    client.buffer += chunk
-                    continue
-                self._selector.unregister(client.sock)
-                client.sock.close()
-                if self._answered(client):
-                    self._ask(client)
-        for key in list(self._selector.get_map().values()):
-            key.fileobj.close()
-        self._selector.close()
 
 
 def measure_progress_latency(workdir: Path, updates: int, pause: float,
@@ -97,7 +30,7 @@ def measure_progress_latency(workdir: Path, updates: int, pause: float,
         web = WebProcess(path, 100, workdir / "latency-web.log")
         try:
             job = queue.start("report", args=[updates, pause])
-            pollers = Pollers(web.port, [_Client(job.id, job.version)])
+            pollers = Pollers(web.port, [Client(job.id, job.version)])
             pollers.run(time.monotonic() + updates * pause + 30)
         finally:
             web.stop()
@@ -109,17 +42,20 @@ def measure_progress_latency(workdir: Path, updates: int, pause: float,
             "errors": pollers.errors}
 
 
-def measure_watchers(workdir: Path, jobs: int, per_job: int, seconds: float) -> dict[str, float]:
-    """``jobs`` running jobs reporting once a second, ``per_job`` clients long-polling each."""
-    path = str(workdir / "watchers.db")
+def measure_watchers(workdir: Path, jobs: int, per_job: int, seconds: float,
+                     crowd: type[Crowd] = Pollers) -> dict[str, float]:
+    """``jobs`` running jobs reporting once a second, ``per_job`` clients watching each:
+    long-polling, or holding an event stream open (``crowd=Streamers``)."""
+    name = f"watchers-{crowd.__name__.lower()}"
+    path = str(workdir / f"{name}.db")
     queue = build_queue(path)
-    worker = WorkerProcess("lilqueue", path, jobs, workdir / "watchers-worker.log")
-    web = WebProcess(path, jobs * per_job + 100, workdir / "watchers-web.log")
+    worker = WorkerProcess("lilqueue", path, jobs, workdir / f"{name}-worker.log")
+    web = WebProcess(path, jobs * per_job + 100, workdir / f"{name}-web.log")
     try:
         started = queue.start_many("report", [(int(seconds) + 5, 1.0)] * jobs)
         rss_before = web.rss_mb()
-        clients = [_Client(j.id, j.version) for j in started for _ in range(per_job)]
-        pollers = Pollers(web.port, clients)
+        clients = [Client(j.id, j.version) for j in started for _ in range(per_job)]
+        watching = crowd(web.port, clients)
         peak = {"rss": rss_before}
 
         def sample_rss() -> None:
@@ -130,14 +66,14 @@ def measure_watchers(workdir: Path, jobs: int, per_job: int, seconds: float) -> 
         until = time.monotonic() + seconds
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
-        pollers.run(until)
+        watching.run(until)
         sampler.join()
     finally:
         web.stop()
         worker.stop()
-    lat = pollers.latencies
+    lat = watching.latencies
     return {"clients": len(clients), "p50": statistics.median(lat), "p99": percentile(lat, 99),
-            "answers": pollers.answers, "errors": pollers.errors, "rss_added": peak["rss"] - rss_before}
+            "answers": watching.answers, "errors": watching.errors, "rss_added": peak["rss"] - rss_before}
 
 
 def measure_idle_watchers(workdir: Path, clients: int, seconds: float) -> float | None:
@@ -148,7 +84,7 @@ def measure_idle_watchers(workdir: Path, clients: int, seconds: float) -> float 
     job = queue.start("report", args=[1, 0.0])
     web = WebProcess(path, clients + 10, workdir / "idle-watchers-web.log")
     try:
-        pollers = Pollers(web.port, [_Client(job.id, job.version) for _ in range(clients)])
+        pollers = Pollers(web.port, [Client(job.id, job.version) for _ in range(clients)])
         until = time.monotonic() + 2 + seconds
         asking = threading.Thread(target=pollers.run, args=(until,), daemon=True)
         asking.start()
