@@ -124,3 +124,36 @@ def test_a_long_poll_for_a_finished_job_answers_at_once(serve_middleware, queue)
 
 def _watcher_of(serve_middleware_fixture):
     return serve_middleware_fixture.middlewares[-1].watcher
+
+
+def test_a_client_asking_again_right_after_its_answer_reads_no_row(serve_middleware, queue, start_worker,
+                                                                   monkeypatch):
+    # Ten clients follow one job, each asking again at once after every answer. The watcher keeps
+    # the job's snapshot current for LINGER seconds after its last waiter was answered, so only
+    # the first asks read the job from the database; the watcher's own reads are not counted.
+    base = serve_middleware()
+    start_worker()
+    job = queue.start("clock", [12], {"delay": 0.25})
+    job = wait_for(lambda: (seen := queue.get(job.id)).progress.current and seen, what="the first progress")
+    reads = []
+    real_get = queue.get
+    monkeypatch.setattr(queue, "get", lambda job_id: reads.append(job_id) or real_get(job_id))
+    answers = []
+
+    def follow() -> None:
+        version = job.version
+        while True:
+            seen = request(base, "GET", f"/jobs/{job.id}?since={version}&wait=10", timeout=30).json()
+            answers.append(seen["version"])
+            if seen["state"] not in ("queued", "running"):
+                return
+            version = seen["version"]
+
+    clients = [threading.Thread(target=follow, daemon=True) for _ in range(10)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(60)
+    print(f"\n10 clients, {len(answers)} answers, {len(reads)} row reads by requests")
+    assert len(answers) >= 10 * 10
+    assert len(reads) <= 15  # the first asks, and a few that came back before the others waited

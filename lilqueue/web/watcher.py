@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ..errors import JobNotFound, WaitersFull
@@ -31,16 +32,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lilqueue.web")
 
+# Seconds a job stays watched after its last waiter was answered: a client asks again at once,
+# and meanwhile its snapshot is kept current, so asking again reads no row (``latest``).
+LINGER = 5.0
+
 
 class _Entry:
     """What the watcher knows about one watched job, and the Condition its waiters sleep on."""
 
-    __slots__ = ("job", "version", "waiters", "gone", "changed")
+    __slots__ = ("job", "version", "waiters", "left", "gone", "changed")
 
     def __init__(self, job: Job, lock: threading.Lock) -> None:
         self.job = job
         self.version = job.version
         self.waiters = 0
+        self.left = 0.0  # monotonic time its last waiter left, while it has none
         self.gone = False
         self.changed = threading.Condition(lock)
 
@@ -123,16 +129,16 @@ class Watcher:
             finally:
                 entry.waiters -= 1
                 self.waiting -= 1
-                if entry.waiters == 0 and self._entries.get(job.id) is entry:
-                    del self._entries[job.id]
-                    self._fresh.discard(job.id)
+                if entry.waiters == 0:
+                    entry.left = time.monotonic()  # it lingers: see LINGER
 
     def latest(self, job_id: str) -> Job | None:
-        """The newest snapshot of a job that requests already wait on (at most one look old),
-        so that one more waiter on a watched job costs no database read; None otherwise."""
+        """The newest snapshot of a job that requests wait on or waited on in the last
+        ``LINGER`` seconds (at most one look old), so that one more waiter on a watched job
+        costs no database read; None otherwise."""
         with self._lock:
             entry = self._entries.get(job_id)
-            return None if entry is None else entry.job
+            return None if entry is None or entry.gone else entry.job
 
     def close(self) -> None:
         """Stop the watcher thread (it starts again on the next wait)."""
@@ -169,6 +175,7 @@ class Watcher:
 
     def _look(self, commits: Commits) -> None:
         with self._lock:
+            self._forget(time.monotonic() - LINGER)
             if not self._entries and not self._anyone:
                 self._wake.clear()
                 idle = True
@@ -211,6 +218,12 @@ class Watcher:
             if self._anyone:  # one about to wait re-reads the mark after counting itself in
                 with self._lock:
                     self._moved.notify_all()
+
+    def _forget(self, before: float) -> None:
+        """Stop watching the jobs whose last waiter left before ``before`` (lock held)."""
+        for job_id in [i for i, e in self._entries.items() if not e.waiters and e.left < before]:
+            del self._entries[job_id]
+            self._fresh.discard(job_id)
 
     def _publish(self, job_id: str, job: Job | None) -> None:
         with self._lock:
