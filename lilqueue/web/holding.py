@@ -8,8 +8,8 @@ kind                      recognized by                                    holds
 ========================  ===============================================  ==================
 ``green``                 gevent or eventlet has patched ``threading``      up to max_waiters
 ``thread-per-request``    a ``socketserver.ThreadingMixIn`` thread          up to max_waiters
-                          (werkzeug / ``flask run``, Django ``runserver``),
-                          or a ``lilqueue serve`` connection thread
+                          (werkzeug / ``flask run``, Django ``runserver``,
+                          ``lilqueue serve``)
 ``one-at-a-time``         ``wsgi.multithread`` false, or the request runs   none
                           on the main thread (gunicorn sync, wsgiref,
                           ``flask run --without-threads``, uWSGI without
@@ -31,8 +31,6 @@ from __future__ import annotations
 import sys
 import threading
 
-from .server import THREAD_NAME
-
 GREEN = "green"
 ONE_AT_A_TIME = "one-at-a-time"
 THREAD_PER_REQUEST = "thread-per-request"
@@ -49,7 +47,7 @@ def server_kind(environ: dict) -> str:
     if _green():
         return GREEN
     thread = threading.current_thread()
-    if thread.name.endswith("(process_request_thread)") or thread.name == THREAD_NAME:
+    if thread.name.endswith("(process_request_thread)"):
         return THREAD_PER_REQUEST  # whatever wsgi.multithread says: wsgiref always says false
     if not environ.get("wsgi.multithread") or thread is threading.main_thread() or thread.name in SERVING_THREADS:
         return ONE_AT_A_TIME

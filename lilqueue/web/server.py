@@ -1,11 +1,8 @@
 """A threaded WSGI server on the standard library, for ``python -m lilqueue serve`` and tests.
 
 One daemon thread per connection, so long-polls and event streams never block other
-requests (Bottle's default ``run()`` is single-threaded: never use it for this). A thread that
-answered waits ``IDLE`` seconds for the next connection before it ends: a thousand long-poll
-clients asking again after a change start no thread. An answer leaves in one send (status
-line, headers and body buffered together). Chunked request bodies are decoded (wsgiref passes
-them on raw).
+requests (Bottle's default ``run()`` is single-threaded: never use it for this). Chunked
+request bodies are decoded (wsgiref passes them on raw).
 
     server = make_server(queue.middleware(), "127.0.0.1", 8000)
     server.serve_forever()
@@ -14,7 +11,7 @@ them on raw).
 from __future__ import annotations
 
 import logging
-import queue
+import socketserver
 import threading
 from collections.abc import Callable
 from typing import BinaryIO
@@ -25,64 +22,17 @@ logger = logging.getLogger("lilqueue.web")
 THREAD_STACK = 1024 * 1024  # 1 MiB per connection thread instead of the usual 8 MiB
 SOCKET_TIMEOUT = 20.0
 MAX_LINE = 1024  # bytes of a chunk-size line
-IDLE = 10.0  # seconds a connection thread waits for the next connection before it ends
-THREAD_NAME = "lilqueue-http"  # web/holding.py tells this server's threads by it
 
 
-class ThreadingWSGIServer(WSGIServer):
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    block_on_close = False
     request_queue_size = 1024  # listen backlog: a burst of long-poll clients is not refused
     allow_reuse_address = True
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._lock = threading.Lock()
-        self._idle = 0  # threads waiting for a connection that no connection was promised to
-        self._handed: queue.SimpleQueue = queue.SimpleQueue()  # connections for waiting threads
-
-    def process_request(self, request: object, client_address: object) -> None:
-        with self._lock:
-            promised = self._idle > 0
-            self._idle -= promised
-        if promised:
-            self._handed.put((request, client_address))
-        else:
-            threading.Thread(target=self._connections, args=(request, client_address), daemon=True,
-                             name=THREAD_NAME).start()
-
-    def _connections(self, request: object, client_address: object) -> None:
-        """Serve this connection, then the next ones handed over, until IDLE seconds pass
-        without one (or the server closes: None)."""
-        while request is not None:
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-            with self._lock:
-                self._idle += 1
-            try:
-                request, client_address = self._handed.get(timeout=IDLE)
-            except queue.Empty:
-                with self._lock:
-                    unpromised = self._idle > 0
-                    self._idle -= unpromised
-                if unpromised:
-                    return
-                request, client_address = self._handed.get()  # promised meanwhile: it comes
-
-    def server_close(self) -> None:
-        super().server_close()
-        with self._lock:
-            idle, self._idle = self._idle, 0
-        for _ in range(idle):
-            self._handed.put((None, None))
 
 
 class QuietHandler(WSGIRequestHandler):
     """Request lines go to the ``lilqueue.web`` logger at debug level, not to stderr."""
-
-    wbufsize = -1  # buffered: wsgiref flushes after each body part, so one send per answer
 
     # A client silent this long while sending its request (or not reading a stream) loses the
     # connection: a slow-loris client cannot hold a thread forever. Waits do not touch the socket.
