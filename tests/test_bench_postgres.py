@@ -5,8 +5,10 @@ never fails on speed (CI runs ``python -m lilqueue bench --quick`` for that)."""
 from __future__ import annotations
 
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,39 @@ def test_idle_pickup_and_the_server_backends_cpu(server: str, tmp_path: Path):
             if pgserver.BackendCpu(server, 0).local:  # its backends' /proc is on this machine
                 assert idle["server_cpu"] is not None and idle["server_cpu"] >= 0
     assert _schemas_named(server, label) == []
+
+
+def _bench_processes(schemas: set[str]) -> list[str]:
+    """Command lines of live processes that name one of ``schemas`` (the bench's children)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(schema in line for schema in schemas):
+            found.append(line)
+    return found
+
+
+def test_sigterm_stops_a_run_and_leaves_no_schema_and_no_process_behind(server: str):
+    before = set(_schemas_named(server, ""))
+    run = subprocess.Popen([sys.executable, "-m", "lilqueue", "bench", "--quick", "--engine", "postgres",
+                            "--postgres", server], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for a contestant whose worker process runs: then there is something to clean up.
+        seen: set[str] = set()
+        deadline = time.monotonic() + 120
+        while not _bench_processes(seen) and time.monotonic() < deadline and run.poll() is None:
+            seen |= set(_schemas_named(server, "")) - before
+            time.sleep(0.05)
+        assert _bench_processes(seen), "no bench worker process was seen running"
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == command.EXIT_TERMINATED, err
+    assert err.strip().endswith("lilqueue bench: stopped by SIGTERM"), err
+    assert set(_schemas_named(server, "")) - before == set()
+    assert _bench_processes(seen) == []

@@ -13,12 +13,15 @@ standard output, the tables then going to stderr) also writes every figure as JS
 (``report.py``); a FILE that cannot be written is an error before anything is measured.
 
 Each engine's table is followed by its "flat costs as the table grows" figures (``growth.py``).
+SIGTERM stops a run as Ctrl-C does: its worker and web processes are stopped and its schemas
+dropped before it exits (143).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 
 from .figures import Figure, Plan, render
@@ -27,6 +30,7 @@ from .report import STDOUT, Report, unwritable
 
 ENGINES = ("auto", "sqlite", "postgres", "both")
 EXIT_ERROR = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def choose(engine: str, url: str) -> tuple[list[str], str | None]:
@@ -62,7 +66,12 @@ def main(quick: bool, engine: str | None = None, postgres: str | None = None,
     with contextlib.redirect_stdout(sys.stderr) if json_path == STDOUT else contextlib.nullcontext():
         if note:
             print(note)
-        measure(engines, plan, url, report)
+        try:
+            with _terminable():
+                measure(engines, plan, url, report)
+        except _Terminated:
+            print("lilqueue bench: stopped by SIGTERM", file=sys.stderr)
+            return EXIT_TERMINATED
     if json_path is not None:
         try:
             report.write(json_path, stdout)
@@ -105,3 +114,24 @@ def _growth(report: Report, engine: str, figures: list[Figure], plan: Plan) -> N
     print(render(figures, peer="empty table", ours=f"{plan.growth_rows:,} jobs"))
     print("\nratio: speed on the full table / on the empty one (1.0x: flat)")
     report.add(engine, figures, "empty table")
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a run: unwinds it like KeyboardInterrupt, through every cleanup."""
+
+
+@contextlib.contextmanager
+def _terminable():
+    def terminated(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, previous)  # a second SIGTERM ends the cleanup too
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
