@@ -307,7 +307,6 @@ def web_figures(workdir: Path, plan: Plan, idle_worker_cpu: float | None = None)
     reads_one = benchweb.measure_reads_per_change(workdir, 1)
     reads_many = benchweb.measure_reads_per_change(workdir, 1000)
     idle_web = benchweb.measure_idle_watchers(workdir, IDLE_WATCHERS, plan.idle_window)
-    clients = crowd["clients"]
     return [
         Figure(f"web process with {IDLE_WATCHERS} waiting clients, nothing changing: CPU", "% of a core", idle_web,
                None, "<= idle worker's" + ("" if idle_worker_cpu is None else f" ({idle_worker_cpu:.3g} %)"),
@@ -315,18 +314,21 @@ def web_figures(workdir: Path, plan: Plan, idle_worker_cpu: float | None = None)
         Figure(f"progress() to long-poll client p50 ({latency['samples']} updates)", "ms", latency["p50"],
                None, "<= 2 ms", lower_is_better=True),
         Figure("progress() to long-poll client p99", "ms", latency["p99"], None, "<= 60 ms", lower_is_better=True),
-        Figure(f"{clients} long-poll clients on {plan.watched_jobs} jobs: change to all, p50", "ms",
-               crowd["p50"], None, "", lower_is_better=True),
-        Figure(f"  same, p99 ({crowd['answers']} answers, {crowd['errors']} errors)", "ms", crowd["p99"],
-               None, "<= 250 ms", lower_is_better=True),
-        Figure(f"  web process memory added by {clients} clients", "MB RSS", crowd["rss_added"], None,
-               "<= 100 MB per 1,000", lower_is_better=True),
-        Figure(f"{streams['clients']} event streams on {plan.watched_jobs} jobs: change to all, p50", "ms",
-               streams["p50"], None, "", lower_is_better=True),
-        Figure(f"  same, p99 ({streams['answers']} events, {streams['errors']} errors)", "ms", streams["p99"],
-               None, "<= 250 ms", lower_is_better=True),
-        Figure(f"  web process memory added by {streams['clients']} streams", "MB RSS", streams["rss_added"], None,
-               "<= 100 MB per 1,000", lower_is_better=True),
+        *_crowd_figures(crowd, "long-poll clients", "answers", plan.watched_jobs),
+        *_crowd_figures(streams, "event streams", "events", plan.watched_jobs),
         Figure(f"watcher DB reads per change, 1,000 waiters (1 waiter: {reads_one})", "reads", reads_many, None,
                "same as with 1", lower_is_better=True),
+    ]
+
+
+def _crowd_figures(crowd: dict[str, float], who: str, answers: str, jobs: int) -> list[Figure]:
+    """The latency and memory figures of ``measure_watchers``' clients."""
+    clients = crowd["clients"]
+    return [
+        Figure(f"{clients} {who} on {jobs} jobs: change to all, p50", "ms", crowd["p50"], None, "",
+               lower_is_better=True),
+        Figure(f"  same, p99 ({crowd['answers']} {answers}, {crowd['errors']} errors)", "ms", crowd["p99"],
+               None, "<= 250 ms", lower_is_better=True),
+        Figure(f"  web process memory added by {clients} {who.split()[-1]}", "MB RSS", crowd["rss_added"], None,
+               "<= 100 MB per 1,000", lower_is_better=True),
     ]
