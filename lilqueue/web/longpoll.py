@@ -27,12 +27,19 @@ def poll(mw: Middleware, environ: dict, job: Job, since: int | None, wait: float
     ``wait`` seconds; and whether this client was held. A finished job, or one that already
     changed, is answered at once. Raises a 429 Problem past ``max_waiters``, 404 if the job
     disappears while watched."""
-    since = job.version if since is None else since
-    if job.finished or job.version > since:
+    if job.finished:
         return job, True
+    since = job.version if since is None else since
+
+    def changed(limit: int) -> Job:
+        if job.version > since:
+            return job  # already newer: answered at once, but only when it could have been held
+        return mw.watcher.wait(job, since, wait, limit=limit) or job
+
     try:
-        return _hold(mw, environ, lambda limit: mw.watcher.wait(job, since, wait, limit=limit) or job,
-                     unheld=lambda: job)
+        # A server that cannot hold this client gets Retry-After even for news: polled at
+        # most once per RETRY_UNHELD, it keeps its request slots for the host app.
+        return _hold(mw, environ, changed, unheld=lambda: job)
     except JobNotFound:
         raise job_not_found() from None
 
