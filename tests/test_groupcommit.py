@@ -76,11 +76,11 @@ def run_behind_a_held_commit(group: GroupCommit, works: list) -> list:
     leader.start()
     time.sleep(0.1)
     callers = [threading.Thread(target=call, args=(i, w)) for i, w in enumerate(works)]
-    for caller in callers:
-        caller.start()
     deadline = time.monotonic() + 10
-    while len(group._queue) < len(works) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    for queued, caller in enumerate(callers, 1):
+        caller.start()  # one at a time: the batch runs the works in the order they queued
+        while len(group._queue) < queued and time.monotonic() < deadline:
+            time.sleep(0.001)
     release.set()
     leader.join(10)
     for caller in callers:
