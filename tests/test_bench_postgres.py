@@ -141,3 +141,21 @@ def test_sigterm_stops_a_run_and_leaves_no_schema_and_no_process_behind(server: 
     assert err.strip().endswith("lilqueue bench: stopped by SIGTERM"), err
     assert set(_schemas_named(server, "")) - before == set()
     assert _bench_processes(seen) == []
+
+
+def test_sigterm_inside_a_query_whose_cleanup_then_fails_is_still_a_stop_by_sigterm():
+    # The signal can land while psycopg waits on a query; peewee's ROLLBACK then fails with
+    # "another command is already in progress", and that error would replace the stop.
+    with pytest.raises(command._Terminated) as stopped:
+        with command._terminable():
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:
+                raise RuntimeError("sending query failed: another command is already in progress")
+    assert isinstance(stopped.value.__cause__, RuntimeError)
+
+
+def test_an_error_without_sigterm_is_left_as_it_is():
+    with pytest.raises(ValueError, match="not a stop"):
+        with command._terminable():
+            raise ValueError("not a stop")

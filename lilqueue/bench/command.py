@@ -122,8 +122,11 @@ class _Terminated(BaseException):
 
 @contextlib.contextmanager
 def _terminable():
+    received = []
+
     def terminated(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, previous)  # a second SIGTERM ends the cleanup too
+        received.append(signum)
         raise _Terminated
 
     try:
@@ -133,5 +136,11 @@ def _terminable():
         return
     try:
         yield
+    except Exception as exc:
+        # The signal can land inside a query; the driver's cleanup then fails ("another command
+        # is already in progress") and its error replaces ours. It is still a stop by SIGTERM.
+        if received:
+            raise _Terminated from exc
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
