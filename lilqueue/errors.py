@@ -3,7 +3,7 @@
     LilqueueError
     ├── ConfigurationError   a bad option or task definition, raised at setup
     ├── UnknownTask          a task name that was never registered
-    ├── InvalidArguments     arguments that do not fit the task, or are not JSON
+    ├── InvalidArguments     arguments that do not fit the task (its signature, its types), or are not JSON
     ├── JobNotFound          no job has that id
     ├── JobFinished          the job is already finished (cancel)
     ├── StorageError         the database cannot be written (read-only, disk full)
@@ -39,12 +39,18 @@ class UnknownTask(LilqueueError, LookupError):
 
 
 class InvalidArguments(LilqueueError, ValueError):
-    """Raised by ``start`` when the arguments do not bind to the task or are not JSON."""
+    """Raised by ``start`` when the arguments do not bind to the task, are not JSON, or do not
+    fit a parameter's annotation; then ``parameter``, ``expected`` (the annotation, spelled)
+    and ``given`` (the type found) say which and how."""
 
-    def __init__(self, task: str, detail: str) -> None:
+    def __init__(self, task: str, detail: str, *, parameter: str | None = None, expected: str | None = None,
+                 given: str | None = None) -> None:
         super().__init__(f"invalid arguments for task {task!r}: {detail}")
         self.task = task
         self.detail = detail
+        self.parameter = parameter
+        self.expected = expected
+        self.given = given
 
 
 class JobNotFound(LilqueueError, LookupError):

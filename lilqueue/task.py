@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .argtypes import ArgumentTypes, arguments_schema
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments
 from .settings import seconds, whole
@@ -57,6 +58,7 @@ class Task:
         self.periodic: Cron | None = None  # set by @queue.periodic: when a worker starts it
         self.signature = inspect.signature(func)
         self._shapes: set[tuple] = set()  # argument shapes (count, keyword names) known to bind
+        self._types: ArgumentTypes | None | bool = False  # False: not read yet (see ``types``)
         self.huey_task = queue.huey.task(name=name)(func)
         functools.update_wrapper(self, func)
 
@@ -110,20 +112,40 @@ class Task:
                 raise InvalidArguments(self.name, str(exc)) from None
             if len(self._shapes) < SHAPES:
                 self._shapes.add(shape)
+        types = self.types if self._types is False else self._types
+        if types is not None:
+            types.check(self.name, args, kwargs)
         try:
             return _ENCODER.encode(args), _ENCODER.encode(kwargs)
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidArguments(self.name, f"arguments must be JSON values: {exc}") from None
 
+    @property
+    def types(self) -> ArgumentTypes | None:
+        """The JSON types its parameters' annotations give (None: none annotated). Read on
+        first use, not at decoration: an annotation may name a class defined further down."""
+        if self._types is False:
+            self._types = ArgumentTypes.of(self.func)
+        return self._types  # type: ignore[return-value]
+
+    def arguments_schema(self) -> dict[str, Any]:
+        """JSON Schemas of a start's ``args`` and ``kwargs`` (the OpenAPI document's)."""
+        return arguments_schema(self.signature, self.types)
+
     def describe(self) -> dict[str, Any]:
-        """Name, parameters and options, as ``GET {prefix}/tasks`` lists them."""
+        """Name, parameters (with ``type`` and its JSON ``schema`` where annotated) and
+        options, as ``GET {prefix}/tasks`` lists them."""
         params = []
+        types = self.types
         for p in self.signature.parameters.values():
             entry: dict[str, Any] = {"name": p.name, "kind": p.kind.name.lower(),
                                      "required": p.default is p.empty and p.kind not in
                                      (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
             if p.default is not p.empty and _is_json(p.default):
                 entry["default"] = p.default
+            if types is not None and p.name in types.names:
+                entry["type"] = types.names[p.name]
+                entry["schema"] = types.schema(p.name)
             params.append(entry)
         return {"name": self.name, "doc": inspect.getdoc(self.func), "parameters": params,
                 "retries": self.retries, "retry_delay": self.retry_delay, "retry_backoff": self.retry_backoff,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import date
+from typing import Literal, TypedDict
 
 import lilqueue
 from tests import engines
@@ -249,3 +251,19 @@ def progress_when_locked(flag):
 
 TASKS["progress_when_locked"] = (progress_when_locked, {})
 TASKS["progress_when_locked_isolated"] = (progress_when_locked, {"isolate": True})
+
+
+# A task with annotations (tests/test_argtypes.py): start() checks the JSON values against them.
+
+class Line(TypedDict):
+    sku: str
+    quantity: int
+
+
+def import_rows(count: int = 50, ratio: float = 1.0, label: str | None = None,
+                mode: Literal["fast", "safe"] = "fast", lines: list[Line] | None = None, since: date | None = None):
+    """Returns what it was given, as the worker got it."""
+    return {"count": count, "ratio": ratio, "label": label, "mode": mode, "lines": lines, "since": since}
+
+
+TASKS["import_rows"] = (import_rows, {})

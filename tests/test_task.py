@@ -215,7 +215,8 @@ def test_describe_lists_parameters_with_their_kinds_defaults_and_options(queue):
         {"name": "path", "kind": "positional_or_keyword", "required": True},
         {"name": "rest", "kind": "var_positional", "required": False},
         {"name": "delimiter", "kind": "keyword_only", "required": False, "default": ","},
-        {"name": "strict", "kind": "keyword_only", "required": False, "default": True},
+        {"name": "strict", "kind": "keyword_only", "required": False, "default": True, "type": "bool",
+         "schema": {"type": "boolean"}},
         {"name": "hook", "kind": "keyword_only", "required": False},
         {"name": "extra", "kind": "var_keyword", "required": False},
     ]

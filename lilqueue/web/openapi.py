@@ -96,11 +96,15 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
                 "responses": {"200": {"description": "OpenAPI", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": _schemas(sorted(queue.tasks))},
+        "components": {"schemas": _schemas(queue)},
     }
 
 
-def _schemas(task_names: list[str]) -> dict[str, Any]:
+def _schemas(queue: Queue) -> dict[str, Any]:
+    task_names = sorted(queue.tasks)
+    # One alternative per task: its name, and its parameters' types by position and by name.
+    per_task = [{"properties": {"task": {"const": name}, **queue.tasks[name].arguments_schema()}}
+                for name in task_names]
     return {
         "StartRequest": {
             "type": "object", "required": ["task"], "additionalProperties": False,
@@ -108,7 +112,8 @@ def _schemas(task_names: list[str]) -> dict[str, Any]:
                            "args": {"type": "array"}, "kwargs": {"type": "object"},
                            "key": {"type": ["string", "null"], "minLength": 1, "maxLength": KEY_LIMIT},
                            "delay": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_START_DELAY,
-                                     "description": "seconds before the job may run (it is queued at once)"}}},
+                                     "description": "seconds before the job may run (it is queued at once)"}},
+            **({"oneOf": per_task} if per_task else {})},
         "Job": JSON_SCHEMA,
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail"],

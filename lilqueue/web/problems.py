@@ -72,7 +72,7 @@ def problem_for(exc: BaseException) -> Problem | None:
     for kind in type(exc).__mro__:
         if kind in ERROR_STATUS:
             status, slug, title = ERROR_STATUS[kind]
-            return Problem(status, slug, title, _detail(exc))
+            return Problem(status, slug, title, _detail(exc), **_members(exc))
     return None
 
 
@@ -90,6 +90,13 @@ def _detail(exc: BaseException) -> str:
     if isinstance(exc, Busy):
         return f"{exc.limit} jobs of this task are queued or running already; try again later."
     return "The job database cannot be used right now; try again shortly."
+
+
+def _members(exc: BaseException) -> dict[str, Any]:
+    """Extension members a client can act on: which parameter a value did not fit, and how."""
+    if isinstance(exc, InvalidArguments) and exc.parameter is not None:
+        return {"parameter": exc.parameter, "expected": exc.expected, "given": exc.given}
+    return {}
 
 
 def _short(value: object, limit: int = 100) -> str:
