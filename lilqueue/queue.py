@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
+from .immediate import Immediate, teach
 from .job import KEY_LIMIT, Job, Progress, new_id
 from .operators import Operators
 from .settings import QUEUE, WORKER
@@ -45,13 +47,15 @@ class Queue(Operators):
     ``"normal"`` (a commit survives a crash of the process, not of the machine; faster). On
     PostgreSQL "normal" is ``synchronous_commit = off``.
     ``busy_timeout``: seconds a write waits for a lock (PostgreSQL: ``lock_timeout``).
+    ``immediate``: start immediate mode at once (see the ``immediate`` property); the queue's
+    own database is then not opened until immediate mode ends.
     """
 
     def __init__(self, path: str | os.PathLike = "lilqueue.db", *, name: str = "lilqueue",
                  heartbeat_timeout: float = QUEUE.heartbeat_timeout,
                  retention: float | timedelta = QUEUE.retention, max_logs: int = QUEUE.max_logs,
                  progress_interval: float = QUEUE.progress_interval, synchronous: str = QUEUE.synchronous,
-                 busy_timeout: float = QUEUE.busy_timeout) -> None:
+                 busy_timeout: float = QUEUE.busy_timeout, immediate: bool = False) -> None:
         if isinstance(retention, timedelta):
             retention = retention.total_seconds()
         self.path = os.fspath(path)
@@ -63,9 +67,63 @@ class Queue(Operators):
         self.synchronous = QUEUE.check("synchronous", synchronous)
         self.busy_timeout = QUEUE.check("busy_timeout", busy_timeout)
         self.tasks: dict[str, Task] = {}
-        self.store: Store = open_store(self.path, name=name, synchronous=self.synchronous,
-                                       busy_timeout=self.busy_timeout, max_logs=self.max_logs,
-                                       make_message=self._message, rules_of=self._rules_of)
+        self._immediate: Immediate | None = None
+        self._opening = threading.Lock()
+        self._store: Store | None = None if immediate else self._open(self.path)
+        self.immediate = immediate
+
+    @property
+    def store(self) -> Store:
+        """Where the jobs are: the queue's database, or immediate mode's private one."""
+        immediate = self._immediate
+        if immediate is not None:
+            return immediate.store
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = self._open(self.path)
+        return self._store
+
+    @property
+    def immediate(self) -> bool:
+        """True while ``start()`` runs each job in the calling thread before it returns (tests).
+
+            queue.immediate = True
+            job = import_rows.start(5)     # job.state == "succeeded", with its result and logs
+
+        The jobs live in a private database (nothing is written to the queue's own); ``get``,
+        ``jobs`` and the middleware see them. Exceptions of a task stay in its job, as with a
+        worker; timeouts and isolation still hold; retries and delayed starts run at once;
+        periodic tasks are not started. Setting it back to False returns to the queue's own
+        database, and the private one is deleted with its jobs. See docs/testing.md."""
+        return self._immediate is not None
+
+    @immediate.setter
+    def immediate(self, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise ConfigurationError(f"immediate must be True or False, not {on!r}")
+        if on and self._immediate is None:
+            self._immediate = Immediate(self, lambda path: self._open(path, synchronous="normal"))
+        elif not on and self._immediate is not None:
+            immediate, self._immediate = self._immediate, None
+            immediate.close()
+            if self._store is not None:
+                teach(self._store.huey, self.tasks.values())  # tasks registered meanwhile
+
+    def reopen(self, location: str | os.PathLike) -> None:
+        """Use the database at ``location`` from now on (a file path or a URL, as for ``Queue``):
+        a test points the app's queue at a temporary one. Nothing is copied; the database used
+        so far is left as it is, and workers already running stay on it."""
+        store = self._open(os.fspath(location))
+        with self._opening:
+            self.path, self._store = os.fspath(location), store
+
+    def _open(self, location: str, synchronous: str | None = None) -> Store:
+        store = open_store(location, name=self.name, synchronous=synchronous or self.synchronous,
+                           busy_timeout=self.busy_timeout, max_logs=self.max_logs,
+                           make_message=self._message, rules_of=self._rules_of)
+        teach(store.huey, self.tasks.values())
+        return store
 
     @property
     def huey(self) -> Any:
@@ -151,7 +209,8 @@ class Queue(Operators):
         now = time.time()
         new = self._new_job(task, args, kwargs, key, owner, now, when=(delay, eta), priority=priority)
         existing = self.store.insert(new)
-        return existing if existing is not None else new.job
+        job = existing if existing is not None else new.job
+        return job if self._immediate is None else self._immediate.ran([job.id])[0]
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]], *,
                    delay: float | timedelta | None = None, eta: datetime | None = None,
@@ -163,7 +222,7 @@ class Queue(Operators):
                for args in arguments]
         if new:
             self.store.insert_many(new)
-        return [n.job for n in new]
+        return [n.job for n in new] if self._immediate is None else self._immediate.ran(n.job.id for n in new)
 
     def get(self, job_id: str) -> Job:
         """The job as it is now; raises JobNotFound for an unknown id."""
@@ -188,6 +247,8 @@ class Queue(Operators):
                poll_interval: float = WORKER.poll_interval) -> Worker:
         """A worker for this queue; ``.run()`` blocks, ``.start()`` runs it in the background.
         ``poll_interval``: how often an idle worker looks for commits (pickup delay vs idle CPU)."""
+        if self._immediate is not None:
+            raise ConfigurationError("this queue is in immediate mode: start() runs each job, no worker is needed")
         from .worker import Worker
         return Worker(self, threads=threads, grace=grace, poll_interval=poll_interval)
 
@@ -216,6 +277,8 @@ class Queue(Operators):
                  when: tuple[Any, Any] = (None, None), priority: int | None = None) -> NewJob:
         registered = self.lookup(task)
         run_at = _run_at(registered.name, now, *when)
+        if self._immediate is not None:
+            run_at = None  # immediate mode runs a delayed start at once, as it runs a retry
         if priority is None:
             priority = registered.priority
         elif not _is_priority(priority):
@@ -260,7 +323,8 @@ class Queue(Operators):
         return Rules(registered.retries, registered.concurrency) if registered else Rules()
 
     def __repr__(self) -> str:
-        return f"<Queue {self.store.location!r} tasks={sorted(self.tasks)}>"
+        mode = " immediate" if self._immediate is not None else ""
+        return f"<Queue {self.path!r}{mode} tasks={sorted(self.tasks)}>"
 
 
 def _run_at(task: str, now: float, delay: float | timedelta | None, eta: datetime | None) -> datetime | None:

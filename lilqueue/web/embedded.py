@@ -41,7 +41,7 @@ class Embedded:
 
     def ensure(self) -> None:
         """Start this process's worker unless it runs already (cheap when it does)."""
-        if self._pid == os.getpid():
+        if self._pid == os.getpid() or self.queue.immediate:  # immediate mode: start() runs the jobs
             return
         with self._lock:
             if self._pid == os.getpid():
