@@ -240,15 +240,16 @@ class ArgumentTypes:
         hints.pop("return", None)
         return cls(signature, hints)
 
-    def check(self, task: str, args: list, kwargs: dict[str, Any]) -> None:
-        """Raise InvalidArguments for the first argument whose value does not fit its parameter."""
+    def check(self, task: str, args: list, kwargs: dict[str, Any], skip: int = 0) -> None:
+        """Raise InvalidArguments for the first argument whose value does not fit its parameter;
+        the first ``skip`` positions are not looked at (a pipeline step's previous result)."""
         count = len(args)
         for i, name, check in self._positional:
-            if i < count and (wrong := check(args[i])) is not None:
+            if skip <= i < count and (wrong := check(args[i])) is not None:
                 self._refuse(task, name, wrong)
         if self._rest is not None and self._rest[1] is not None and count > self._count:
             name, rest = self._rest[0], self._rest[1].check
-            for value in args[self._count:]:
+            for value in args[max(self._count, skip):]:
                 if (wrong := rest(value)) is not None:
                     self._refuse(task, name, wrong)
         for key, value in kwargs.items():

@@ -77,6 +77,38 @@ class JobError(_Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class Child(_Record):
+    """One step of a pipeline, or one child of a batch, as its parent lists it."""
+    id: str
+    task: str
+    step: int
+    state: str | None  # None: not started yet (a pipeline's later step, a batch's ``then``)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "task": self.task, "step": self.step, "state": self.state}
+
+
+@dataclasses.dataclass(frozen=True)
+class Flow(_Record):
+    """What a pipeline's or a batch's parent job holds besides a job's fields: its children,
+    counted as they finish (``done``; ``failed``: of them, failed or canceled), and listed."""
+    kind: str                     # PIPELINE or BATCH
+    total: int                    # steps, or items
+    done: int
+    failed: int
+    children: tuple[Child, ...]   # the steps; a batch's first CHILDREN_LISTED items, and its ``then``
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "total": self.total, "done": self.done, "failed": self.failed,
+                "children": [child.to_dict() for child in self.children]}
+
+
+PIPELINE = "pipeline"
+BATCH = "batch"
+CHILDREN_LISTED = 100  # a batch's children listed with its parent (the rest are counted)
+
+
+@dataclasses.dataclass(frozen=True)
 class Job(_Record):
     """A job as it was when it was read. Read it again with ``queue.get(job.id)``."""
 
@@ -101,6 +133,9 @@ class Job(_Record):
     retry_of: str | None = None  # the job this one retries (``queue.retry``)
     run_at: datetime | None = None  # a delayed start: its body does not run before then
     priority: int = 0               # higher runs first
+    parent: str | None = None       # the pipeline or batch this job is a step or child of
+    step: int | None = None         # its place there (from 0)
+    flow: Flow | None = None        # a pipeline's or a batch's parent: its children
 
     @property
     def finished(self) -> bool:
@@ -128,6 +163,9 @@ class Job(_Record):
             "retry_of": self.retry_of,
             "run_at": _iso(self.run_at),
             "priority": self.priority,
+            "parent": self.parent,
+            "step": self.step,
+            "flow": self.flow.to_dict() if self.flow else None,
         }
 
     def __repr__(self) -> str:
@@ -170,5 +208,18 @@ _PROPERTIES: dict[str, Any] = {
     "retry_of": {"type": ["string", "null"], "description": "the id of the job this one retries"},
     "run_at": {**_TIME, "description": "a delayed job: it does not run before this moment (null: at once)"},
     "priority": {"type": "integer", "description": "higher runs first (0 by default)"},
+    "parent": {"type": ["string", "null"], "description": "the pipeline or batch this job is a step or child of"},
+    "step": {"type": ["integer", "null"], "description": "its place in its parent (from 0)"},
+    "flow": {"type": ["object", "null"], "description": "a pipeline's or a batch's own job: its children",
+             "properties": {
+                 "kind": {"type": "string", "enum": [PIPELINE, BATCH]},
+                 "total": {"type": "integer", "description": "steps, or items"},
+                 "done": {"type": "integer", "description": "children finished"},
+                 "failed": {"type": "integer", "description": "of them, failed or canceled"},
+                 "children": {"type": "array", "description": f"the steps (a batch: its first {CHILDREN_LISTED}"
+                              " items, and its then-job)", "items": {"type": "object", "properties": {
+                                  "id": {"type": "string"}, "task": {"type": "string"},
+                                  "step": {"type": "integer"},
+                                  "state": {"type": ["string", "null"], "enum": [*STATES, None]}}}}}},
 }
 JSON_SCHEMA: dict[str, Any] = {"type": "object", "required": list(_PROPERTIES), "properties": _PROPERTIES}

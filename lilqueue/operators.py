@@ -56,6 +56,8 @@ class Operators:
         old = self.get(job_id)
         if old.state not in (FAILED, CANCELED):
             raise WrongState(job_id, old.state, "only failed or canceled jobs can be retried")
+        if old.flow is not None:
+            raise WrongState(job_id, old.state, f"a {old.flow.kind} is retried by starting it again")
         new = self._new_job(old.task, old.args, old.kwargs, old.key, old.owner, time.time(), retry_of=old.id,
                             priority=old.priority)
         holder = self.store.insert(new)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
+from .flows import Flows, Pipeline, check_name, refuse_pipeline
 from .immediate import Immediate, teach
 from .job import KEY_LIMIT, Job, Progress, new_id
 from .operators import Operators
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 MAX_DELAY = 366 * 86400.0  # seconds a start may be delayed (a year: beyond it, a typo more likely than a plan)
 
 
-class Queue(Operators):
+class Queue(Operators, Flows):
     """Background jobs on one SQLite file, or on PostgreSQL once one machine is not enough.
 
         queue = lilqueue.Queue("app.db")
@@ -67,6 +68,7 @@ class Queue(Operators):
         self.synchronous = QUEUE.check("synchronous", synchronous)
         self.busy_timeout = QUEUE.check("busy_timeout", busy_timeout)
         self.tasks: dict[str, Task] = {}
+        self.pipelines: dict[str, Pipeline] = {}  # registered by name (``queue.pipeline``)
         self._immediate: Immediate | None = None
         self._opening = threading.Lock()
         self._store: Store | None = None if immediate else self._open(self.path)
@@ -156,8 +158,7 @@ class Queue(Operators):
         def decorate(func: Callable) -> Task:
             task_name = check_options(name, func, retries, retry_delay, retry_backoff, retry_backoff_max,
                                       timeout, isolate, priority, max_pending, concurrency)
-            if task_name in self.tasks:
-                raise ConfigurationError(f"a task named {task_name!r} is already registered")
+            check_name(task_name, self)
             task = Task(self, func, task_name, retries=retries, retry_delay=retry_delay,
                         retry_backoff=retry_backoff, retry_backoff_max=retry_backoff_max,
                         timeout=timeout, isolate=isolate, priority=priority, max_pending=max_pending,
@@ -206,11 +207,13 @@ class Queue(Operators):
         datetime): the job is queued now and its body does not run before then (``run_at``).
         ``priority``: a higher number runs first (default: the task's, else 0).
         """
-        now = time.time()
-        new = self._new_job(task, args, kwargs, key, owner, now, when=(delay, eta), priority=priority)
+        registered = self.lookup(task)
+        if isinstance(registered, Pipeline):
+            return self.start_pipeline(registered, args, kwargs, key=key, owner=owner, delay=delay, eta=eta,
+                                       priority=priority)
+        new = self._new_job(registered, args, kwargs, key, owner, time.time(), when=(delay, eta), priority=priority)
         existing = self.store.insert(new)
-        job = existing if existing is not None else new.job
-        return job if self._immediate is None else self._immediate.ran([job.id])[0]
+        return self._started([existing if existing is not None else new.job])[0]
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]], *,
                    delay: float | timedelta | None = None, eta: datetime | None = None,
@@ -222,7 +225,7 @@ class Queue(Operators):
                for args in arguments]
         if new:
             self.store.insert_many(new)
-        return [n.job for n in new] if self._immediate is None else self._immediate.ran(n.job.id for n in new)
+        return self._started([n.job for n in new])
 
     def get(self, job_id: str) -> Job:
         """The job as it is now; raises JobNotFound for an unknown id."""
@@ -261,21 +264,29 @@ class Queue(Operators):
         from .web import Middleware
         return Middleware(self, app, prefix, **options)
 
-    def lookup(self, task: str | Task) -> Task:
-        """The registered task for a name (or a Task of this queue); raises UnknownTask."""
+    def lookup(self, task: str | Task | Pipeline) -> Task | Pipeline:
+        """The registered task or pipeline for a name (or a Task or Pipeline of this queue);
+        raises UnknownTask."""
         if isinstance(task, Task):
             if self.tasks.get(task.name) is not task:
                 raise UnknownTask(task.name)
             return task
-        found = self.tasks.get(task) if isinstance(task, str) else None
+        if isinstance(task, Pipeline) and task.queue is self:
+            return task
+        found = (self.tasks.get(task) or self.pipelines.get(task)) if isinstance(task, str) else None
         if found is None:
             raise UnknownTask(task)
         return found
 
+    def _started(self, jobs: list[Job]) -> list[Job]:
+        """The jobs a start returns: as written, or in immediate mode run and read again."""
+        return jobs if self._immediate is None else self._immediate.ran(job.id for job in jobs)
+
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
                  key: str | None, owner: str | None, now: float, retry_of: str | None = None,
-                 when: tuple[Any, Any] = (None, None), priority: int | None = None) -> NewJob:
-        registered = self.lookup(task)
+                 when: tuple[Any, Any] = (None, None), priority: int | None = None,
+                 parent: str | None = None, step: int | None = None) -> NewJob:
+        registered = refuse_pipeline(self.lookup(task))
         run_at = _run_at(registered.name, now, *when)
         if self._immediate is not None:
             run_at = None  # immediate mode runs a delayed start at once, as it runs a retry
@@ -311,7 +322,7 @@ class Queue(Operators):
                   key=key, owner=owner, progress=Progress(), logs=(), logs_dropped=0, result=None,
                   error=None, attempts=0, cancel_requested=False,
                   created_at=datetime.fromtimestamp(now, UTC), started_at=None, finished_at=None,
-                  retry_of=retry_of, run_at=run_at, priority=priority)
+                  retry_of=retry_of, run_at=run_at, priority=priority, parent=parent, step=step)
         return NewJob(job, args_json, kwargs_json, message, registered.max_pending)
 
     def _message(self, job_id: str, task: str, args: list, kwargs: dict, priority: int) -> Any:

@@ -18,6 +18,7 @@ from .errors import ConfigurationError, InvalidArguments
 from .settings import seconds, whole
 
 if TYPE_CHECKING:
+    from .flows import Pipeline
     from .job import Job
     from .queue import Queue
 
@@ -87,6 +88,19 @@ class Task:
     def map(self, items: Iterable[Any]) -> list[Job]:
         """Start one job per item in one transaction; a tuple item is spread as arguments."""
         return self.queue.start_many(self.name, (i if isinstance(i, tuple) else (i,) for i in items))
+
+    def then(self, task: Task | str, *args: Any, **kwargs: Any) -> Pipeline:
+        """A pipeline: this task, then ``task(<this one's result>, *args, **kwargs)``; start it
+        with ``.start(...)`` to get one job for all its steps (``lilqueue.flows``)::
+
+            upload.then(thumbnail, 256).then(notify).start("cat.png")
+        """
+        return self.queue.chain(self).then(task, *args, **kwargs)
+
+    def batch(self, items: Iterable[Any], then: Task | str | None = None) -> Job:
+        """One job per item (a tuple item is spread as arguments), under one parent job that is
+        returned: it ends with the list of their results, or with ``then(results)``'s."""
+        return self.queue.start_batch(self, items, then)
 
     def options(self, **options: Any) -> StartWith:
         """This task with start options bound (``key``, ``delay``, ``eta``, ``priority``), since
@@ -180,6 +194,10 @@ class StartWith:
             raise TypeError("map starts many jobs: it cannot give them all one key")
         return self.task.queue.start_many(self.task.name, (i if isinstance(i, tuple) else (i,) for i in items),
                                           **self.start_options)
+
+    def batch(self, items: Iterable[Any], then: Task | str | None = None) -> Job:
+        """As ``Task.batch``, with the bound options (a key is the batch's)."""
+        return self.task.queue.start_batch(self.task, items, then, **self.start_options)
 
     def __repr__(self) -> str:
         return f"<Task {self.task.name} with {self.start_options}>"

@@ -267,3 +267,31 @@ def import_rows(count: int = 50, ratio: float = 1.0, label: str | None = None,
 
 
 TASKS["import_rows"] = (import_rows, {})
+
+
+# Steps of pipelines and children of batches (tests/test_flows.py).
+
+def relay(value, seconds=0.0):
+    """Records its start and end, sleeps cooperatively (with progress), returns value + 1."""
+    record_run("start")
+    job = lilqueue.current_job()
+    job.log("info", f"relay {value}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job.progress(seconds - (deadline - time.monotonic()), total=seconds)
+        time.sleep(0.01)
+    record_run("end")
+    return value + 1
+
+
+def total(results):
+    """A batch's then-task: the sum of its children's results."""
+    lilqueue.current_job().log("info", f"{len(results)} results")
+    return sum(results)
+
+
+TASKS.update({
+    "relay": (relay, {}),
+    "relay_retry": (relay, {"retries": 1}),
+    "total": (total, {}),
+})

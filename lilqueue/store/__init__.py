@@ -14,13 +14,13 @@ import re
 from typing import Any
 
 from ..errors import ConfigurationError
-from .base import DOORBELL_WAIT, Claim, Commits, Final, NewJob, Outcome, Rules, Store
+from .base import DOORBELL_WAIT, Claim, Commits, Final, NewJob, NewParent, Outcome, Rules, Store
 from .pgdatabase import SCHEMES
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
-__all__ = ["DOORBELL_WAIT", "Claim", "Commits", "Final", "NewJob", "Outcome", "PostgresStore", "Rules", "SqliteStore",
-           "Store", "open_store"]
+__all__ = ["DOORBELL_WAIT", "Claim", "Commits", "Final", "NewJob", "NewParent", "Outcome", "PostgresStore", "Rules",
+           "SqliteStore", "Store", "open_store"]
 
 
 def open_store(location: str | os.PathLike, **options: Any) -> Store:

@@ -9,13 +9,17 @@ calling thread's connection, so that a caller never holds a lock across two call
     queue.start             insert(new) / insert_many    writes the job row(s) AND the queue
                                                          message(s); returns the unfinished job
                                                          that already holds the key, if any
+    pipeline/batch start    insert_flow(parent, first)   the parent row (no message) and its first
+                                                         children with their messages
     queue.get, watcher      get(id), versions(ids)       reads (versions: one query for many)
     queue.cancel            cancel(id, now)              queued -> canceled, or flags a running job
     worker executor         claim(worker, now)           takes a message, marks its job running
     task (current_job)      record(id, worker, ...)      stores progress and log lines; answers
                                                          why the task should stop, if it should
     worker executor         finish(claim, ..., next)     stores the outcome (or requeues a retry)
-                                                         and, with ``claim_next``, claims again
+                                                         and, with ``claim_next``, claims again;
+                                                         a step's or a child's end moves its
+                                                         parent in the same transaction
     worker monitor          cancel_requests, release_due which running jobs must stop; due retries;
                             release_parked               jobs waiting for a slot of their task
                             prune(before)                deletes old finished jobs, in batches
@@ -51,6 +55,8 @@ class Claim:
     args: list
     kwargs: dict
     attempts: int
+    parent: str | None = None  # a step's pipeline, a child's batch (its end moves them: parents.py)
+    step: int | None = None
 
 
 @dataclass
@@ -72,6 +78,19 @@ class NewJob:
     kwargs: str
     message: bytes  # the serialized queue message that carries the job to a worker
     max_pending: int | None = None  # the task's limit of queued and running jobs (Busy past it)
+
+
+@dataclass
+class NewParent:
+    """A pipeline's or a batch's own job, as a start writes it: no message, its children's
+    ends move it (``parents.py``)."""
+    job: Job        # the snapshot ``start`` returns
+    args: str       # JSON, as a job's
+    kwargs: str
+    kind: str       # PIPELINE or BATCH
+    total: int      # steps, or items
+    plan: str       # JSON: the later steps ({"steps": [{id, task, args, kwargs, priority}]}), a batch's then-task
+    max_pending: int | None = None  # the first children's task's limit (a batch's items count against it)
 
 
 @dataclass
@@ -139,6 +158,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def insert_many(self, new: Sequence[NewJob]) -> None: ...
+
+    @abc.abstractmethod
+    def insert_flow(self, parent: NewParent, children: Sequence[NewJob]) -> Job | None:
+        """A pipeline's or a batch's own job and its first children, in one transaction; returns
+        the unfinished job that already holds the parent's key instead, if any."""
 
     @abc.abstractmethod
     def get(self, job_id: str) -> Job: ...

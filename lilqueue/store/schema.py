@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..job import ID_LENGTH, KEY_LIMIT, Job, JobError, LogLine, Progress
+from ..job import ID_LENGTH, KEY_LIMIT, Child, Flow, Job, JobError, LogLine, Progress
 from ..states import FINISHED, RUNNING, UNFINISHED
 
 
@@ -46,6 +46,15 @@ class JobRow(pw.Model):
     # Defaults in the table too, as ALTER TABLE gives an older one: a writer naming no value gets 0.
     priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])  # higher runs first
     parked = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])    # 1: waits for a slot, without a message
+    # A step of a pipeline or a child of a batch: its parent job, and its place there.
+    parent = pw.CharField(null=True, max_length=ID_LENGTH)
+    step = pw.IntegerField(null=True)
+    # A pipeline's or a batch's own job (no message: its children's ends move it, see parents.py):
+    kind = pw.CharField(null=True, max_length=16)   # PIPELINE or BATCH
+    children = pw.IntegerField(null=True)           # steps, or items
+    children_done = pw.IntegerField(null=True)      # finished, counted as each one ends
+    children_failed = pw.IntegerField(null=True)    # of them, failed or canceled
+    plan = pw.TextField(null=True)                  # JSON: the steps to start, a batch's then-task
 
     class Meta:
         table_name = "lilqueue_job"
@@ -242,6 +251,7 @@ def create(database: pw.Database, channel: str | None = None) -> None:
     # Pruning, the last hour's throughput, the last day's failures: by state, then finish time.
     job.add_index(job.state, job.finished_at, where=job.finished_at.is_null(False))
     job.add_index(job.key, unique=True, where=job.key.is_null(False) & job.state.in_(UNFINISHED))
+    job.add_index(job.parent, job.step, where=job.parent.is_null(False))  # a parent's children, in order
     # The operators' lists: newest first per state, merged across states (keyset pagination).
     job.add_index(job.state, job.created_at, job.id)
     with database.atomic():
@@ -258,7 +268,9 @@ def create(database: pw.Database, channel: str | None = None) -> None:
 
 # Columns a newer lilqueue added to the job table, and their definitions (valid on both engines).
 ADDED_COLUMNS = {"retry_of": f"varchar({ID_LENGTH})", "run_at": "double precision",
-                 "priority": "integer not null default 0", "parked": "integer not null default 0"}
+                 "priority": "integer not null default 0", "parked": "integer not null default 0",
+                 "parent": f"varchar({ID_LENGTH})", "step": "integer", "kind": "varchar(16)", "children": "integer",
+                 "children_done": "integer", "children_failed": "integer", "plan": "text"}
 
 
 def _columns_missing(database: pw.Database) -> list[str]:
@@ -267,8 +279,9 @@ def _columns_missing(database: pw.Database) -> list[str]:
     return [name for name in ADDED_COLUMNS if have and name not in have]
 
 
-def job_from_row(row: dict[str, Any], logs: list[tuple[float, str, str]]) -> Job:
-    """A Job snapshot from a row of the job table (by column name) and its log lines."""
+def job_from_row(row: dict[str, Any], logs: list[tuple[float, str, str]], children: tuple[Child, ...] = ()) -> Job:
+    """A Job snapshot from a row of the job table (by column name), its log lines and, for a
+    pipeline's or a batch's parent, the children listed with it."""
     error = None
     if row["error_type"] is not None:
         error = JobError(row["error_type"], row["error_message"] or "", row["error_traceback"])
@@ -294,6 +307,10 @@ def job_from_row(row: dict[str, Any], logs: list[tuple[float, str, str]]) -> Job
         retry_of=row.get("retry_of"),
         run_at=_dt(row.get("run_at")),
         priority=row.get("priority") or 0,
+        parent=row.get("parent"),
+        step=row.get("step"),
+        flow=None if not row.get("kind") else Flow(row["kind"], row["children"], row["children_done"] or 0,
+                                                   row["children_failed"] or 0, children),
     )
 
 

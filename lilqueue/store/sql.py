@@ -31,8 +31,9 @@ from ..errors import JobFinished, JobNotFound
 from ..job import Job
 from ..states import CANCELED, FINISHED, QUEUED, RUNNING, STOP_CANCELED, STOP_LOST
 from . import base, schema
-from .base import Claim, Final, MessageFactory, NewJob, Outcome, Rules, RulesOf
+from .base import Claim, Final, MessageFactory, NewJob, NewParent, Outcome, Rules, RulesOf
 from .limits import Limits
+from .parents import Parents
 from .periodic import Periodic
 from .schema import JOB, LOG
 from .workers import Workers
@@ -51,6 +52,7 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         self.max_logs = max_logs
         self._make_message = make_message
         self._rules_of = rules_of or (lambda task: Rules())
+        self.parents = Parents(self)
 
     # -- what each engine provides --------------------------------------------------------
 
@@ -77,18 +79,21 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
     def insert(self, new: NewJob) -> Job | None:
         """Write the row and its message in one transaction; returns the unfinished job that
         already holds ``new.key`` instead, if there is one."""
+        return self._keyed(new.job.key, functools.partial(self._insert_in, new=new))
+
+    def insert_flow(self, parent: NewParent, children: Sequence[NewJob]) -> Job | None:
+        return self._keyed(parent.job.key, functools.partial(self.parents.insert, parent=parent, children=children))
+
+    def _keyed(self, key: str | None, insert: Callable[[Any], str | None]) -> Job | None:
         for tries_left in reversed(range(KEY_RACES)):
             try:
-                holder = self._insert_or_find(new)
+                holder = self._start(insert)
             except self.conflict:
-                if new.job.key is None or not tries_left:
+                if key is None or not tries_left:
                     raise
                 continue  # another start inserted the key after our check: read its job
             return None if holder is None else self.get(holder)
         raise AssertionError("unreachable: the last try returns or raises")
-
-    def _insert_or_find(self, new: NewJob) -> str | None:
-        return self._start(functools.partial(self._insert_in, new=new))
 
     def _start(self, work: Callable[[Any], Any]) -> Any:
         """``work(cursor)`` in the transaction of a start; its result once committed."""
@@ -120,10 +125,11 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         self._executemany(
             cursor,
             f"insert into {JOB} (id, task, state, args, kwargs, key, owner, version, attempts, cancel_requested,"
-            " logs_dropped, created_at, retry_of, run_at, priority, parked)"
-            " values (?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0, ?, ?, ?, ?, 0)",
+            " logs_dropped, created_at, retry_of, run_at, priority, parked, parent, step)"
+            " values (?, ?, ?, ?, ?, ?, ?, 1, 0, 0, 0, ?, ?, ?, ?, 0, ?, ?)",
             [(n.job.id, n.job.task, QUEUED, n.args, n.kwargs, n.job.key, n.job.owner, n.job.created_at.timestamp(),
-              n.job.retry_of, n.job.run_at and n.job.run_at.timestamp(), n.job.priority) for n in new])
+              n.job.retry_of, n.job.run_at and n.job.run_at.timestamp(), n.job.priority, n.job.parent, n.job.step)
+             for n in new])
         now = [(n.message, n.job.priority) for n in new if n.job.run_at is None]
         later = [(n.message, n.job.run_at) for n in new if n.job.run_at is not None]
         if now:
@@ -147,7 +153,9 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
             names = [d[0] for d in cursor.description]
             logs = self._execute(f"select ts, level, message from {LOG} where job_id = ? order by id",
                                  (job_id,)).fetchall()
-        return schema.job_from_row(dict(zip(names, row, strict=True)), logs)
+            found = dict(zip(names, row, strict=True))
+            children = self.parents.listed(found) if found["kind"] else ()
+        return schema.job_from_row(found, logs, children)
 
     def version(self, job_id: str) -> int | None:
         row = self._execute(f"select version from {JOB} where id = ?", (job_id,)).fetchone()
@@ -179,10 +187,15 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
 
     def _cancel_once(self, job_id: str, now: float) -> bool:
         with self.database.atomic():
+            if self.parents.cancel(job_id, now):  # a pipeline or a batch: its children, then itself
+                return True
             # Its message stays in Huey's table; the claim finds the row canceled and skips it.
-            if self._execute(f"update {JOB} set state = ?, cancel_requested = 1, finished_at = ?,"
-                             " version = version + 1 where id = ? and state = ?",
-                             (CANCELED, now, job_id, QUEUED)).rowcount:
+            row = self._execute(f"update {JOB} set state = ?, cancel_requested = 1, finished_at = ?,"
+                                " version = version + 1 where id = ? and state = ? returning parent, step",
+                                (CANCELED, now, job_id, QUEUED)).fetchone()
+            if row is not None:
+                if row[0]:
+                    self.parents.ended(row[0], row[1], CANCELED, None, None, now)
                 return True
             if self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1"
                              " where id = ? and state = ? and cancel_requested = 0",
@@ -224,11 +237,14 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         row = self._execute(
             f"update {JOB} set state = ?, worker = ?, started_at = ?, attempts = attempts + 1,"
             " version = version + 1 where id = ? and state = ? and cancel_requested = 0"
-            " returning task, args, kwargs, attempts", (RUNNING, worker, now, job_id, QUEUED)).fetchone()
+            " returning task, args, kwargs, attempts, parent, step", (RUNNING, worker, now, job_id, QUEUED)).fetchone()
         if row is None:
             # Canceled while it waited for a retry or after its worker died: it ends here, unrun.
-            self._execute(f"update {JOB} set state = ?, finished_at = ?, version = version + 1"
-                          " where id = ? and state = ?", (CANCELED, now, job_id, QUEUED))
+            ended = self._execute(f"update {JOB} set state = ?, finished_at = ?, version = version + 1"
+                                  " where id = ? and state = ? returning parent, step",
+                                  (CANCELED, now, job_id, QUEUED)).fetchone()
+            if ended is not None and ended[0]:
+                self.parents.ended(ended[0], ended[1], CANCELED, None, None, now)
             return False
         limit = self._rules_of(row[0]).concurrency
         if limit is not None and self._running_of(row[0]) > limit:
@@ -238,7 +254,9 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
             self._execute(f"update {JOB} set state = ?, worker = null, started_at = null, attempts = attempts - 1,"
                           " version = version - 1, parked = 1 where id = ?", (QUEUED, job_id))
             return False
-        return Claim(job_id, row[0], json.loads(row[1]), json.loads(row[2]), row[3])
+        if row[4] and not self.parents.claimed(job_id, row[4], row[5], now):
+            return False
+        return Claim(job_id, row[0], json.loads(row[1]), json.loads(row[2]), row[3], row[4], row[5])
 
     def record(self, job_id: str, worker: str, progress: tuple | None, lines: list, dropped: int,
                log_count: int | None) -> tuple[str | None, int | None]:
@@ -253,16 +271,18 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
             current, total, message = progress
             row = self._execute(
                 f"update {JOB} set current = ?, total = ?, message = ?, version = version + 1"
-                " where id = ? and worker = ? and state = ? returning cancel_requested",
+                " where id = ? and worker = ? and state = ? returning cancel_requested, parent, step",
                 (current, total, message, job_id, worker, RUNNING)).fetchone()
         else:
             row = self._execute(
                 f"update {JOB} set version = version + 1 where id = ? and worker = ? and state = ?"
-                " returning cancel_requested", (job_id, worker, RUNNING)).fetchone()
+                " returning cancel_requested, parent, step", (job_id, worker, RUNNING)).fetchone()
         if row is None:
             return STOP_LOST, log_count
         if lines or dropped:
             log_count = self._append_logs(job_id, lines, dropped, log_count)
+        if row[1]:
+            self.parents.progressed(row[1], row[2], progress, lines)
         return (STOP_CANCELED if row[0] else None), log_count
 
     def _append_logs(self, job_id: str, lines: list, dropped: int, log_count: int | None) -> int:
@@ -296,12 +316,15 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
                     self._requeue(claim, worker, outcome, now)
                 else:
                     error_type, error_message, error_tb = outcome.error or (None, None, None)
-                    self._execute(
+                    ended = self._execute(
                         f"update {JOB} set state = ?, result = ?, error_type = ?, error_message = ?,"
                         " error_traceback = ?, finished_at = ?, version = version + 1"
                         " where id = ? and worker = ? and state = ?",
                         (outcome.state, outcome.result, error_type, error_message, error_tb, now,
-                         claim.id, worker, RUNNING))
+                         claim.id, worker, RUNNING)).rowcount
+                    if ended and claim.parent:
+                        self.parents.ended(claim.parent, claim.step, outcome.state, outcome.result,
+                                           outcome.error, now)
                 if limit is not None:
                     self._release_slots(claim.task, limit)
                 if claim_next and (not self.probe_before_dequeue or self.huey.storage.has_messages()):

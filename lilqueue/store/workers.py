@@ -26,6 +26,7 @@ class Workers:
     _release_slots: Any
     log_line: Any
     database: Any
+    parents: Any
 
     def register(self, worker: str, hostname: str, pid: int, threads: int, now: float) -> None:
         with self.database.atomic():
@@ -53,17 +54,21 @@ class Workers:
         of two reapers, one takes each job."""
         with self.database.atomic():
             self._execute(f"delete from {WORKER} where heartbeat_at < ?", (stale_before,))
+            # Not pipelines' and batches' own jobs: they run without a worker (see parents.py).
             rows = self._execute(
-                f"select id, task, args, kwargs, attempts, worker, cancel_requested, priority from {JOB}"
-                f" where state = '{RUNNING}' and (worker is null or worker not in (select id from {WORKER}))"
+                f"select id, task, args, kwargs, attempts, worker, cancel_requested, priority, parent, step from {JOB}"
+                f" where state = '{RUNNING}' and kind is null"
+                f" and (worker is null or worker not in (select id from {WORKER}))"
             ).fetchall()
             reaped = []
-            for job_id, task, args, kwargs, attempts, worker, cancel_requested, priority in rows:
+            for job_id, task, args, kwargs, attempts, worker, cancel_requested, priority, parent, step in rows:
                 held = f" where id = ? and state = '{RUNNING}' and coalesce(worker, '') = ?"
                 if cancel_requested:
                     if self._execute(f"update {JOB} set state = ?, finished_at = ?, version = version + 1" + held,
                                      (CANCELED, now, job_id, worker or "")).rowcount:
                         reaped.append((job_id, CANCELED))
+                        if parent:
+                            self.parents.ended(parent, step, CANCELED, None, None, now)
                 elif attempts <= self._rules_of(task).retries:
                     if self._execute(f"update {JOB} set state = ?, worker = null, started_at = null,"
                                      " version = version + 1" + held, (QUEUED, job_id, worker or "")).rowcount:
@@ -71,12 +76,15 @@ class Workers:
                                       f"attempt {attempts} was lost with its worker {worker}; retrying")
                         self._send(job_id, task, json.loads(args), json.loads(kwargs), priority, 0)
                         reaped.append((job_id, QUEUED))
-                elif self._execute(
-                        f"update {JOB} set state = ?, error_type = ?, error_message = ?, finished_at = ?,"
-                        " version = version + 1" + held,
-                        (FAILED, WORKER_LOST, f"worker lost: the worker running this job ({worker})"
-                         " stopped without finishing it", now, job_id, worker or "")).rowcount:
-                    reaped.append((job_id, FAILED))
+                else:
+                    lost = (WORKER_LOST, f"worker lost: the worker running this job ({worker}) stopped without"
+                            " finishing it", None)
+                    if self._execute(f"update {JOB} set state = ?, error_type = ?, error_message = ?, finished_at = ?,"
+                                     " version = version + 1" + held,
+                                     (FAILED, lost[0], lost[1], now, job_id, worker or "")).rowcount:
+                        reaped.append((job_id, FAILED))
+                        if parent:
+                            self.parents.ended(parent, step, FAILED, None, lost, now)
             for task in {row[1] for row in rows}:
                 limit = self._rules_of(task).concurrency
                 if limit is not None:

@@ -101,9 +101,10 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
 
 
 def _schemas(queue: Queue) -> dict[str, Any]:
-    task_names = sorted(queue.tasks)
-    # One alternative per task: its name, and its parameters' types by position and by name.
-    per_task = [{"properties": {"task": {"const": name}, **queue.tasks[name].arguments_schema()}}
+    startable = {**queue.tasks, **{name: p.steps[0].task for name, p in queue.pipelines.items()}}
+    task_names = sorted(startable)
+    # One alternative per task (a pipeline: its first step's): its name, and its parameters' types.
+    per_task = [{"properties": {"task": {"const": name}, **startable[name].arguments_schema()}}
                 for name in task_names]
     return {
         "StartRequest": {

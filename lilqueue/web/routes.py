@@ -144,8 +144,8 @@ class Routes:
 
     def tasks(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        listed = [t.describe() for name, t in sorted(self.queue.tasks.items())
-                  if self._allowed(environ, "start", name)]
+        startable = {**self.queue.tasks, **self.queue.pipelines}
+        listed = [t.describe() for name, t in sorted(startable.items()) if self._allowed(environ, "start", name)]
         return _json({"tasks": listed})
 
     def health(self) -> bottle.HTTPResponse:
