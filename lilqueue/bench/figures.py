@@ -42,6 +42,9 @@ class Plan:
     watch_seconds: float
     history_rows: int
     growth_rows: int  # the finished jobs under the "flat costs as the table grows" figures
+    batch_items: int  # one batch's children (flows.py), and the clients long-polling its parent
+    batch_watchers: int
+    batch_seconds: float
 
     @classmethod
     def quick(cls) -> Plan:
@@ -49,7 +52,8 @@ class Plan:
                    pickups=8,
                    idle_before_pickup=0.5, long_idle=0.0, idle_window=3.0, hot_loop=200_000,
                    latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=8.0,
-                   history_rows=100_000, growth_rows=50_000)
+                   history_rows=100_000, growth_rows=50_000, batch_items=10_000, batch_watchers=100,
+                   batch_seconds=5.0)
 
     @classmethod
     def full(cls) -> Plan:
@@ -57,7 +61,8 @@ class Plan:
                    pickups=30,
                    idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
                    latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0,
-                   history_rows=1_000_000, growth_rows=1_000_000)
+                   history_rows=1_000_000, growth_rows=1_000_000, batch_items=10_000, batch_watchers=100,
+                   batch_seconds=20.0)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 import huey
 
 from .figures import Figure, Plan
+from .flows import batch_figures
 from .pgcontestant import PgContestant
 from .pgserver import Schemas, connect, redacted
 from .run import Make, queue_figures
@@ -48,8 +49,13 @@ def run_postgres(plan: Plan, url: str, out: Callable[[str], None] = print) -> li
             latency = measure_progress_latency(workdir, plan.latency_updates, 0.25, location)
         finally:
             schemas.drop(location)
+        location = schemas.fresh("batch")
+        try:
+            batch = batch_figures(workdir, plan, location)
+        finally:
+            schemas.drop(location)
     figures.append(Figure(f"progress() to long-poll client p50 ({latency['samples']} updates)", "ms",
                           latency["p50"], None, "<= 20 ms", lower_is_better=True))
     figures.append(Figure("progress() to long-poll client p99", "ms", latency["p99"], None, "",
                           lower_is_better=True))
-    return figures
+    return figures + batch

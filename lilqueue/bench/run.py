@@ -25,6 +25,7 @@ from .. import __version__
 from ..context import CurrentJob
 from .contestants import build_huey, build_queue
 from .figures import Figure, Plan, median_of, percentile
+from .flows import batch_figures
 from .processes import WorkerProcess
 
 
@@ -269,6 +270,7 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
                               lower_is_better=True))
         idle_cpu = next((f.lilqueue for f in figures if f.name == "idle worker CPU"), None)
         figures.extend(web_figures(workdir, plan, idle_cpu))
+        figures.extend(batch_figures(workdir, plan))
         figures.extend(history_figures(workdir, plan))
     return figures
 
