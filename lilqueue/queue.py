@@ -169,11 +169,13 @@ class Queue:
         """The job as it is now; raises JobNotFound for an unknown id."""
         return self.store.get(job_id)
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, version: int | None = None) -> Job:
         """Cancel a queued job (it never runs) or ask a running one to stop.
 
-        Raises JobNotFound, or JobFinished if the job already ended."""
-        return self.store.cancel(job_id, time.time())
+        With ``version``, only if the job is still at that version (HTTP's ``If-Match``):
+        raises JobChanged, changing nothing, when it has moved on. Raises JobNotFound, or
+        JobFinished if the job already ended."""
+        return self.store.cancel(job_id, time.time(), version)
 
     # -- operators ------------------------------------------------------------------------
 

@@ -158,7 +158,8 @@ class Store(abc.ABC):
 
     # -- canceling --------------------------------------------------------------------------
     @abc.abstractmethod
-    def cancel(self, job_id: str, now: float) -> Job: ...
+    def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
+        """Cancel a job; with ``version``, only while it is at that version (else JobChanged)."""
 
     @abc.abstractmethod
     def cancel_requests(self, worker: str) -> list[str]: ...

@@ -27,7 +27,7 @@ from typing import Any
 
 from huey.utils import utcnow
 
-from ..errors import JobFinished, JobNotFound
+from ..errors import JobChanged, JobFinished, JobNotFound
 from ..job import Job
 from ..states import CANCELED, FINISHED, QUEUED, RUNNING, STOP_CANCELED, STOP_LOST
 from . import base, schema
@@ -171,28 +171,33 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
 
     # -- canceling ------------------------------------------------------------------------
 
-    def cancel(self, job_id: str, now: float) -> Job:
+    def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
         with self._writing():
-            while not self._cancel_once(job_id, now):
+            while not self._cancel_once(job_id, now, version):
                 pass  # requeued (a retry) between our two updates: cancel it as queued
         return self.get(job_id)
 
-    def _cancel_once(self, job_id: str, now: float) -> bool:
+    def _cancel_once(self, job_id: str, now: float, version: int | None) -> bool:
+        # A conditional cancel (If-Match) names the version in each guarded UPDATE: no read-then-write.
+        at = "" if version is None else " and version = ?"
+        expected = () if version is None else (version,)
         with self.database.atomic():
             # Its message stays in Huey's table; the claim finds the row canceled and skips it.
             if self._execute(f"update {JOB} set state = ?, cancel_requested = 1, finished_at = ?,"
-                             " version = version + 1 where id = ? and state = ?",
-                             (CANCELED, now, job_id, QUEUED)).rowcount:
+                             f" version = version + 1 where id = ? and state = ?{at}",
+                             (CANCELED, now, job_id, QUEUED, *expected)).rowcount:
                 return True
             if self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1"
-                             " where id = ? and state = ? and cancel_requested = 0",
-                             (job_id, RUNNING)).rowcount:
+                             f" where id = ? and state = ? and cancel_requested = 0{at}",
+                             (job_id, RUNNING, *expected)).rowcount:
                 return True
-            row = self._execute(f"select state from {JOB} where id = ?", (job_id,)).fetchone()
+            row = self._execute(f"select state, version from {JOB} where id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         if row[0] in FINISHED:
             raise JobFinished(job_id, row[0])
+        if version is not None and row[1] != version:
+            raise JobChanged(job_id, version, row[1])
         return row[0] == RUNNING  # its cancel was requested already
 
     def cancel_requests(self, worker: str) -> list[str]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from ...errors import ConfigurationError, JobNotFound
 from ...job import Job
 from ...states import FAILED
+from .. import conditional
 from ..holding import RETRY_UNHELD
 from ..inputs import JSON_TYPE, MARK, check_id, poll_params
 from ..longpoll import poll, poll_change
@@ -198,7 +199,7 @@ class Admin:
             raise not_found()
         etag = f'"{self.versions[name]}"'
         headers = [("ETag", etag), ("Cache-Control", f"public, max-age={STATIC_MAX_AGE}")]
-        if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+        if conditional.lists(environ.get("HTTP_IF_NONE_MATCH"), etag):
             return Answer(304, b"", headers)
         return Answer(200, self.files[name], [("Content-Type", STATIC[name]), *headers])
 
