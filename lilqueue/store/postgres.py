@@ -28,7 +28,7 @@ from .hueystorage import SharedPostgresStorage
 from .pgdatabase import Location, driver, open_database
 from .sql import SqlStore
 
-SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq")
+SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq"); the second: the schema's hash
 TASK_LOCKS = 0x6C716C74  # first key of the per-task locks of limits ("lqlt"); the second: the task's hash
 HUEY_PREFIX = "lilqueue_huey"  # Huey's tables: lilqueue_huey_task, lilqueue_huey_schedule, ...
 
@@ -60,7 +60,9 @@ class PostgresStore(SqlStore):
                                minute=lambda seconds: pw.fn.FLOOR(seconds / 60))
         try:
             with self.database.atomic():
-                self.database.execute_sql("select pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
+                # Per schema: queues in other schemas of the database need not wait for this one.
+                self.database.execute_sql("select pg_advisory_xact_lock(%s, hashtext(%s))",
+                                          (SETUP_LOCK, self._where.schema))
                 # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
                 if not self.database.execute_sql("select 1 from pg_namespace where nspname = %s",
                                                  (self._where.schema,)).fetchone():
