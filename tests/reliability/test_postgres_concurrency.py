@@ -31,6 +31,9 @@ from tests import engines, tasks
 from tests.conftest import WorkerProcess, worker_starter
 from tests.reliability.support import check_killed_run, rows, start_recorded, stray_tracebacks, wait_until
 
+# Dozens of server connections each: one at a time under pytest-xdist, within max_connections (100).
+pytestmark = pytest.mark.xdist_group("postgres-connections")
+
 
 @pytest.fixture
 def pg_path(tmp_path: Path, postgres_missing):
