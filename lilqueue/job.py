@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from .formats import iso
 from .states import FINISHED, STATES
 
 ID_BYTES = 16                                 # 128 random bits...
@@ -62,7 +63,7 @@ class LogLine(_Record):
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ts": _iso(self.ts), "level": self.level, "message": self.message}
+        return {"ts": iso(self.ts), "level": self.level, "message": self.message}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,21 +123,16 @@ class Job(_Record):
             "attempts": self.attempts,
             "key": self.key,
             "cancel_requested": self.cancel_requested,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "retry_of": self.retry_of,
-            "run_at": _iso(self.run_at),
+            "run_at": iso(self.run_at),
             "priority": self.priority,
         }
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.task} {self.state} v{self.version}>"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
 
 
 _NUMBER = {"type": ["number", "null"]}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments
+from .formats import iso
 from .settings import seconds, whole
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class Task:
             return None
         following = self.periodic.next_after(datetime.now(UTC))
         return {"cron": self.periodic.expression, "timezone": str(self.periodic.tz),
-                "next_run": following.isoformat().replace("+00:00", "Z")}
+                "next_run": iso(following)}
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
