@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import secrets
 from datetime import datetime
@@ -12,8 +13,8 @@ from .formats import iso
 from .states import FINISHED, STATES
 
 ID_BYTES = 16                                 # 128 random bits...
-ID_LENGTH = 22                                # ...as URL-safe base64
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+ID_LENGTH = math.ceil(ID_BYTES * 8 / 6)       # ...in URL-safe base64 (6 bits a character, unpadded): 22
+ID_PATTERN = re.compile(f"[A-Za-z0-9_-]{{{ID_LENGTH}}}")
 KEY_LIMIT = 200                               # characters in a job's key
 LEVELS = ("debug", "info", "warning", "error")  # of a log line
 
