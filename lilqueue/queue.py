@@ -17,7 +17,7 @@ from .job import KEY_LIMIT, Job, Progress, new_id
 from .settings import QUEUE, WORKER
 from .states import CANCELED, FAILED, FINISHED, QUEUED, STATES
 from .store import NewJob, Rules, Store, open_store
-from .task import PRIORITY_LIMIT, TASK_OPTIONS, Task, check_options
+from .task import TASK_OPTIONS, Task, check_options, check_priority
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -303,9 +303,11 @@ class Queue:
         run_at = _run_at(registered.name, now, *when)
         if priority is None:
             priority = registered.priority
-        elif not _is_priority(priority):
-            raise InvalidArguments(registered.name, f"priority must be a whole number from {-PRIORITY_LIMIT}"
-                                                    f" to {PRIORITY_LIMIT}, not {priority!r}")
+        else:
+            try:
+                check_priority("priority", priority)
+            except ConfigurationError as exc:
+                raise InvalidArguments(registered.name, str(exc)) from None
         try:
             if isinstance(args, (str, bytes, dict)):
                 raise TypeError
@@ -366,10 +368,6 @@ def _run_at(task: str, now: float, delay: float | timedelta | None, eta: datetim
     if eta.timestamp() - now > MAX_DELAY:
         raise InvalidArguments(task, f"eta must be at most {MAX_DELAY:g} s ahead")
     return eta.astimezone(UTC) if eta.timestamp() > now else None
-
-
-def _is_priority(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON gives these back as they are

@@ -28,6 +28,7 @@ TASK_OPTIONS = ("name", "retries", "retry_delay", "retry_backoff", "retry_backof
                 "priority", "max_pending", "concurrency")
 START_OPTIONS = ("key", "delay", "eta", "priority")  # what task.options(...) binds for .start
 PRIORITY_LIMIT = 1_000_000
+check_priority = whole(-PRIORITY_LIMIT, PRIORITY_LIMIT)  # a task's default, and a start's own
 
 
 class Task:
@@ -201,9 +202,7 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
         seconds()("timeout", timeout)
     if not isinstance(isolate, bool):
         raise ConfigurationError(f"isolate must be True or False, not {isolate!r}")
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -PRIORITY_LIMIT <= priority <= PRIORITY_LIMIT:
-        raise ConfigurationError(f"priority must be a whole number from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT},"
-                                 f" not {priority!r}")
+    check_priority("priority", priority)
     for option, value in (("max_pending", max_pending), ("concurrency", concurrency)):
         if value is not None:
             whole(1)(option, value)
