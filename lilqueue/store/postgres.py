@@ -11,7 +11,6 @@ do not trip over each other's DDL), how a start begins, the claim's ``FOR UPDATE
 from __future__ import annotations
 
 import contextlib
-import functools
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,19 +26,16 @@ from .history import History
 from .hueystorage import SharedPostgresStorage
 from .pgdatabase import Location, driver, open_database
 from .sql import SqlStore
+from .statements import execute_rows, in_style
 
 SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq"); the second: the schema's hash
 TASK_LOCKS = 0x6C716C74  # first key of the per-task locks of limits ("lqlt"); the second: the task's hash
 HUEY_PREFIX = "lilqueue_huey"  # Huey's tables: lilqueue_huey_task, lilqueue_huey_schedule, ...
 
 
-@functools.lru_cache(maxsize=512)
-def _placeholders(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
 class PostgresStore(SqlStore):
     probe_before_dequeue = False  # Huey's dequeue finds an empty queue in one statement anyway
+
     def __init__(self, url: str, *, name: str, synchronous: str, busy_timeout: float, max_logs: int,
                  make_message: MessageFactory | None = None, rules_of: RulesOf | None = None) -> None:
         psycopg = driver()
@@ -99,16 +95,13 @@ class PostgresStore(SqlStore):
             self._where.channel, (psycopg.Error,))
 
     def _sql(self, sql: str) -> str:
-        return _placeholders(sql)
+        return in_style(sql, self.database.param)
 
     def _execute(self, sql: str, params: Sequence = ()) -> Any:
-        return self.database.cursor().execute(_placeholders(sql), params)
+        return self.database.cursor().execute(self._sql(sql), params)
 
     def _executemany(self, cursor: Any, sql: str, rows: list) -> None:
-        if len(rows) == 1:  # psycopg's executemany pipelines: two round trips more for one row
-            cursor.execute(_placeholders(sql), rows[0])
-        else:
-            cursor.executemany(_placeholders(sql), rows)
+        execute_rows(cursor, self._sql(sql), rows)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

@@ -3,7 +3,7 @@
     class SqliteStore(SqlStore): ...   # how to begin a start, dequeue, translate errors
 
 Statements use ``?`` placeholders; an engine whose driver wants another style converts them in
-``_execute``. Each transition is one short transaction on the calling thread's connection.
+``_execute`` (``statements.in_style``). Each transition is one short transaction on the calling thread's connection.
 
 SQLite has one writer at a time; PostgreSQL runs writers side by side. So no transition reads a
 state and then writes on the strength of it: every UPDATE names the state it leaves (``... WHERE
