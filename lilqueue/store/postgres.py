@@ -2,7 +2,7 @@
 
     store = PostgresStore("postgresql://app@db:5432/app?schema=jobs", name="lilqueue", ...)
 
-The transitions are in ``sql.py``, guarded for concurrent writers. Here: opening (the schema and
+The transitions are in ``statemachine.py``, guarded for concurrent writers. Here: opening (the schema and
 the tables are created on first use, under an advisory lock, so that processes starting together
 do not trip over each other's DDL), how a start begins, the claim's ``FOR UPDATE SKIP LOCKED``
 (Huey's dequeue, in the claim's transaction), and notifications instead of ``data_version``.
@@ -25,7 +25,7 @@ from .commits import Notifications
 from .history import History
 from .hueystorage import SharedPostgresStorage
 from .pgdatabase import Location, driver, open_database
-from .sql import SqlStore
+from .statemachine import SqlStore
 from .statements import execute_rows, in_style
 
 SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq"); the second: the schema's hash

@@ -2,7 +2,7 @@
 
     store = SqliteStore("app.db", name="lilqueue", synchronous="full", busy_timeout=10.0, ...)
 
-The transitions are in ``sql.py``; this file opens the file and says how SQLite begins a start
+The transitions are in ``statemachine.py``; this file opens the file and says how SQLite begins a start
 (concurrent starts share one commit: ``groupcommit``), reads, and fails. Writes begin IMMEDIATE
 (the database's default lock type), so two writers queue on SQLite's busy timeout instead of
 failing with "database is locked" when a read lock cannot be upgraded.
@@ -26,8 +26,8 @@ from .commits import DataVersion
 from .groupcommit import GroupCommit
 from .history import History
 from .hueystorage import SharedSqliteStorage
-from .sql import SqlStore
 from .sqlitefile import open_database, use_wal
+from .statemachine import SqlStore
 
 
 class SqliteStore(SqlStore):

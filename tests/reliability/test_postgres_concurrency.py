@@ -1,5 +1,5 @@
 """Proofs under concurrency, on PostgreSQL only: there, unlike on SQLite, writers run side by side,
-and the state machine's guards (lilqueue/store/sql.py: every UPDATE names the state it leaves and
+and the state machine's guards (lilqueue/store/statemachine.py: every UPDATE names the state it leaves and
 acts on its row count) are what keeps jobs from being lost or run twice.
 
 - many real worker processes on one database: every job runs exactly once;
