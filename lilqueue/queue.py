@@ -177,8 +177,6 @@ class Queue:
         JobFinished if the job already ended."""
         return self.store.cancel(job_id, time.time(), version)
 
-    # -- operators ------------------------------------------------------------------------
-
     def jobs(self, state: str | Iterable[str] | None = None, task: str | None = None, limit: int = 100, *,
              owner: str | None = None, key: str | None = None, created_after: datetime | float | None = None,
              created_before: datetime | float | None = None, before: str | None = None) -> list[Job]:

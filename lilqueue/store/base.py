@@ -1,8 +1,8 @@
 """What every database engine does for lilqueue: the job state machine, behind one interface.
 
 The queue, the worker and the web layer talk only to a ``Store``; they never see SQL. Each
-engine (``sqlite.py`` today) implements every method below, each in ONE transaction of the
-calling thread's connection, so that a caller never holds a lock across two calls.
+engine (``sqlite.py``, ``postgres.py``) implements every method below, each in ONE transaction
+of the calling thread's connection, so that a caller never holds a lock across two calls.
 
     caller                  method                       one transaction that...
     ----------------------  ---------------------------  ---------------------------------------
@@ -133,7 +133,6 @@ class Store(abc.ABC):
     errors: tuple[type[BaseException], ...]  # what a failing database raises (StorageError among them)
     history: History  # the operators' reads and deletions
 
-    # -- starting and reading ---------------------------------------------------------------
     @abc.abstractmethod
     def insert(self, new: NewJob) -> Job | None: ...
 
@@ -156,7 +155,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def freshest_heartbeat(self) -> float | None: ...
 
-    # -- canceling --------------------------------------------------------------------------
     @abc.abstractmethod
     def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
         """Cancel a job; with ``version``, only while it is at that version (else JobChanged)."""
@@ -164,7 +162,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def cancel_requests(self, worker: str) -> list[str]: ...
 
-    # -- running ----------------------------------------------------------------------------
     @abc.abstractmethod
     def claim(self, worker: str, now: float) -> Claim | None | bool:
         """The next job, now running; None when there is none, False for a message whose job
@@ -203,7 +200,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def prune(self, finished_before: float, batch: int = 500) -> int: ...
 
-    # -- workers ----------------------------------------------------------------------------
     @abc.abstractmethod
     def register(self, worker: str, hostname: str, pid: int, threads: int, now: float) -> None: ...
 
@@ -218,7 +214,6 @@ class Store(abc.ABC):
     def reap(self, stale_before: float, now: float) -> list[tuple[str, str]]:
         """Take back the running jobs of workers silent since ``stale_before``; (id, new state)."""
 
-    # -- connections ------------------------------------------------------------------------
     @abc.abstractmethod
     def commits(self) -> Commits: ...
 

@@ -52,8 +52,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         self._make_message = make_message
         self._rules_of = rules_of or (lambda task: Rules())
 
-    # -- what each engine provides --------------------------------------------------------
-
     def _starting(self) -> contextlib.AbstractContextManager:
         """The write transaction of a start; yields a driver cursor."""
         raise NotImplementedError
@@ -71,8 +69,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
 
     def _executemany(self, cursor: Any, sql: str, rows: list) -> None:
         raise NotImplementedError
-
-    # -- starting -------------------------------------------------------------------------
 
     def insert(self, new: NewJob) -> Job | None:
         """Write the row and its message in one transaction; returns the unfinished job that
@@ -135,8 +131,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         """A statement in the driver's placeholder style (``?`` here)."""
         return sql
 
-    # -- reading --------------------------------------------------------------------------
-
     def get(self, job_id: str) -> Job:
         with self._reading():
             # Columns by name: PostgreSQL's prepared "select *" fails once a newer lilqueue adds one.
@@ -168,8 +162,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
             f"select state, count(*) from {JOB} where state in ('{QUEUED}', '{RUNNING}') group by state"
         ).fetchall()
         return {QUEUED: 0, RUNNING: 0, **dict(rows)}
-
-    # -- canceling ------------------------------------------------------------------------
 
     def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
         with self._writing():
@@ -204,8 +196,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         return [r[0] for r in self._execute(
             f"select id from {JOB} where worker = ? and state = '{RUNNING}' and cancel_requested = 1",
             (worker,)).fetchall()]
-
-    # -- running --------------------------------------------------------------------------
 
     def claim(self, worker: str, now: float) -> Claim | None | bool:
         """Take the next message and mark its job running, in one transaction. Returns None when

@@ -73,8 +73,6 @@ class Routes:
         route("/<job_id>/events", "GET", self.events)
         route("/<job_id>/status", "GET", self.status)
 
-    # -- endpoints ------------------------------------------------------------------------
-
     def start(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ
         check_same_origin(environ, self.mw.cors_origins)
@@ -180,8 +178,6 @@ class Routes:
         if conditional.lists(bottle.request.environ.get("HTTP_IF_NONE_MATCH"), etag):
             return bottle.HTTPResponse(status=304, headers=headers)
         return bottle.HTTPResponse(data, 200, {"Content-Type": STATIC[name], **headers})
-
-    # -- helpers --------------------------------------------------------------------------
 
     def _guard(self, callback: Callable) -> Callable:
         """Bottle plugin: problems for every error, and no connection left open per thread."""

@@ -68,8 +68,6 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
 
-    # -- life cycle -----------------------------------------------------------------------
-
     def start(self) -> Worker:
         """Register and start the threads; returns at once."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -141,8 +139,6 @@ class Worker:
         except self._errors as exc:
             log.error("job %s could not be handed back (%s); another worker will take it back",
                       running.claim.id, exc)
-
-    # -- executing ------------------------------------------------------------------------
 
     def _execute_loop(self) -> None:
         claim: Claim | None | bool = None
@@ -218,8 +214,6 @@ class Worker:
         else:
             log.info("job %s %s %s in %.3fs", claim.id, claim.task, outcome.state, took)
         return following
-
-    # -- monitoring -----------------------------------------------------------------------
 
     def _keep_alive(self) -> None:
         """Heartbeat and reaping, on a thread of their own: no other write of this worker's can

@@ -84,8 +84,6 @@ def run_lines(pg_path: str) -> dict[str, list[tuple[int, str, int]]]:
     return found
 
 
-# -- a) many worker processes, one database -------------------------------------------------
-
 WORKERS, THREADS, JOBS = 4, 4, 5000
 
 
@@ -125,8 +123,6 @@ def test_four_worker_processes_of_four_threads_run_5000_jobs_each_exactly_once(p
                    jobs_per_process_min=min(per_process.values()), jobs_per_process_max=max(per_process.values()),
                    lost=len(lost), run_twice=len(twice))
 
-
-# -- b) worker processes killed with SIGKILL while others run and reap -----------------------
 
 def worker_id(pg_path: str, worker: WorkerProcess) -> str:
     return rows(pg_path, "select id from lilqueue_worker where pid = ?", (worker.pid,))[0][0]
@@ -177,8 +173,6 @@ def test_worker_processes_killed_mid_run_leave_nothing_running_and_lose_or_dupli
     figures.update(jobs=total, worker_processes=3, sigkills=kills, running_at_kill=len(running_at_kill),
                    **counted, reaped_by_surviving_workers=reaped_lines, left_running=0, jobs_lost=0, duplicates=0)
 
-
-# -- c) targeted races on the store API, threads of one process ------------------------------
 
 class Together:
     """Runs calls on threads of a pool, all released at once by a barrier, and counts the rounds

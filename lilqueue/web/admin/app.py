@@ -144,8 +144,6 @@ class Admin:
     def _site(self, environ: dict) -> Site:
         return Site(environ.get("SCRIPT_NAME", "").rstrip("/"), self.versions, self.queue.heartbeat_timeout)
 
-    # -- pages ----------------------------------------------------------------------------
-
     def overview(self, environ: dict) -> Answer:
         site = self._site(environ)
         stats = self.queue.stats()
@@ -203,16 +201,12 @@ class Admin:
             return Answer(304, b"", headers)
         return Answer(200, self.files[name], [("Content-Type", STATIC[name]), *headers])
 
-    # -- actions --------------------------------------------------------------------------
-
     def act(self, environ: dict, job_id: str, action: str) -> Answer:
         check_id(job_id)
         return _redirect(actions.act(self.mw, environ, self._site(environ).url(""), job_id, action))
 
     def bulk(self, environ: dict) -> Answer:
         return _redirect(actions.bulk(self.mw, environ, self._site(environ).url("")))
-
-    # -- helpers --------------------------------------------------------------------------
 
     def _job(self, job_id: str) -> Job:
         check_id(job_id)
