@@ -6,10 +6,10 @@ and see what the workers do.
     python -m lilqueue retry app:queue rLAqBFfzF8HX46O-kdAogw   # prints the new job's id
     python -m lilqueue purge app:queue --state failed --older-than 7d
 
-``cli.py`` adds the sub-commands with ``add_commands(subparsers)`` and, once it has loaded the
-queue, runs one with ``run(options, queue)``, which returns the exit code. Every error is one
-line on stderr that starts with ``lilqueue: ``; ``jobs``, ``show``, ``stats`` and ``workers``
-print JSON instead of text with ``--json``.
+``command.py`` adds the sub-commands with ``add_commands(subparsers)`` and, once it has loaded
+the queue, runs one with ``run(options, queue)``, which returns the exit code (``exits.py``).
+Every error is one line on stderr that starts with ``lilqueue: ``; ``jobs``, ``show``, ``stats``
+and ``workers`` print JSON instead of text with ``--json``.
 """
 
 from __future__ import annotations
@@ -24,38 +24,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .errors import JobFinished, JobNotFound, LilqueueError, WrongState
-from .formats import age, count, iso
-from .job import Job
-from .queue import Queue
-from .states import FINISHED, RUNNING, STATES
+from ..formats import age, count, iso
+from ..job import Job
+from ..queue import Queue
+from ..states import FINISHED, RUNNING, STATES
+from .exits import EXIT_FAILED, EXIT_OK, LEGEND, code_of, report
+from .loading import add_queue_argument
 
-EXIT_OK = 0
-EXIT_FAILED = 1       # the database refused, or the job's task is not registered in this app
-EXIT_USAGE = 2        # bad arguments, as for cli.py and argparse
-EXIT_NO_JOB = 4       # no job has the id given
-EXIT_WRONG_STATE = 5  # the job's state does not allow it: retry a running job, cancel a finished one
-
-# Checked in this order (ConfigurationError and InvalidArguments are ValueErrors and LilqueueErrors).
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (JobNotFound, EXIT_NO_JOB),
-    (JobFinished, EXIT_WRONG_STATE),
-    (WrongState, EXIT_WRONG_STATE),
-    (ValueError, EXIT_USAGE),
-    (LilqueueError, EXIT_FAILED),
-)
-
-EPILOG = """examples:
+EXAMPLES = """\
   python -m lilqueue jobs app:queue --state failed --limit 20
   python -m lilqueue jobs app:queue --before rLAqBFfzF8HX46O-kdAogw   (the page after that job)
   python -m lilqueue show app:queue rLAqBFfzF8HX46O-kdAogw
   python -m lilqueue retry app:queue rLAqBFfzF8HX46O-kdAogw
   python -m lilqueue purge app:queue --state failed --older-than 7d
   python -m lilqueue stats app:queue --json
-
-exit codes: 0 done, 1 the database refused (or the job's task is not registered),
-            2 bad arguments, 3 no such queue, 4 no such job, 5 the job's state does not allow it
 """
+EPILOG = "examples:\n" + EXAMPLES + "\n" + LEGEND
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -101,13 +85,12 @@ def run(options: argparse.Namespace, queue: Queue) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:
-        code = next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), None)
+        code = code_of(exc)
         if code is None and isinstance(exc, queue.store.errors):
             code = EXIT_FAILED
         if code is None:
             raise
-        print(f"lilqueue: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return code
+        return report(exc, code)
     return EXIT_OK
 
 
@@ -231,7 +214,7 @@ VERBS: dict[str, Callable[[Queue, argparse.Namespace], None]] = {
 def _verb(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=help, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
+    add_queue_argument(parser)
     return parser
 
 
