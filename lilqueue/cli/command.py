@@ -17,7 +17,7 @@ from . import operators, processes
 from .exits import EXIT_NO_QUEUE, LEGEND, report
 from .loading import load_queue
 
-DESCRIPTION = "Background jobs with live progress, on one SQLite file."
+DESCRIPTION = "Background jobs with live progress, on a SQLite file or on PostgreSQL."
 EPILOG = ("examples:\n" + processes.EXAMPLES + operators.EXAMPLES + "  python -m lilqueue bench --quick\n\n"
           + LEGEND)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..context import CurrentJob
+from ..formats import count
 from ..settings import WORKER
 from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
 from ..store import DOORBELL_WAIT, Claim, Outcome
@@ -80,7 +81,7 @@ class Worker:
                                           daemon=True) for i in range(self.threads)]
         for thread in self._helpers + self._threads:
             thread.start()
-        log.info("worker %s started: %d threads on %s, tasks: %s", self.id, self.threads,
+        log.info("worker %s started: %s on %s, tasks: %s", self.id, count(self.threads, "thread"),
                  self._store.location, ", ".join(sorted(self.queue.tasks)) or "(none)")
         return self
 
