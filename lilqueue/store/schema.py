@@ -17,11 +17,18 @@ import peewee as pw
 from ..job import ID_LENGTH, KEY_LIMIT, Job, JobError, LogLine, Progress
 from ..states import FINISHED, RUNNING, UNFINISHED
 
+# Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+SLOTS = [f"b{i}" for i in range(len(DURATION_BUCKETS) + 1)]
+TASK_LENGTH = 200   # a task's name, in every table that holds one (task.NAME_PATTERN allows 100)
+STATE_LENGTH = 16   # a state's name
+WORKER_LENGTH = 64  # a worker's id: host:pid:random
+
 
 class JobRow(pw.Model):
     id = pw.CharField(primary_key=True, max_length=ID_LENGTH)
-    task = pw.CharField(max_length=200)
-    state = pw.CharField(max_length=16)
+    task = pw.CharField(max_length=TASK_LENGTH)
+    state = pw.CharField(max_length=STATE_LENGTH)
     args = pw.TextField(default="[]")
     kwargs = pw.TextField(default="{}")
     key = pw.CharField(null=True, max_length=KEY_LIMIT)
@@ -36,7 +43,7 @@ class JobRow(pw.Model):
     version = pw.IntegerField(default=1)
     attempts = pw.IntegerField(default=0)
     cancel_requested = pw.IntegerField(default=0)  # 0 or 1, compared as numbers by both engines
-    worker = pw.CharField(null=True, max_length=64)
+    worker = pw.CharField(null=True, max_length=WORKER_LENGTH)
     logs_dropped = pw.IntegerField(default=0)
     created_at = pw.DoubleField()
     started_at = pw.DoubleField(null=True)
@@ -64,7 +71,7 @@ class LogRow(pw.Model):
 
 
 class WorkerRow(pw.Model):
-    id = pw.CharField(primary_key=True, max_length=64)
+    id = pw.CharField(primary_key=True, max_length=WORKER_LENGTH)
     hostname = pw.TextField()
     pid = pw.IntegerField()
     threads = pw.IntegerField()
@@ -79,34 +86,28 @@ class StatRow(pw.Model):
     """Totals per task and final state, kept by triggers in the transaction that finishes (or
     deletes) a job: counters and duration histograms that never go down when old jobs are
     pruned, and current counts without scanning the job table."""
-    task = pw.CharField(max_length=200)
-    state = pw.CharField(max_length=16)
+    task = pw.CharField(max_length=TASK_LENGTH)
+    state = pw.CharField(max_length=STATE_LENGTH)
     count = pw.IntegerField(default=0)              # jobs that ended in this state
     deleted = pw.IntegerField(default=0)            # of them, pruned or purged since
     timed = pw.IntegerField(default=0)              # of them, with a start and an end
     duration_sum = pw.DoubleField(default=0.0)
-    b0 = pw.IntegerField(default=0)  # timed jobs per slot of DURATION_BUCKETS (b10: longer)
-    b1 = pw.IntegerField(default=0)
-    b2 = pw.IntegerField(default=0)
-    b3 = pw.IntegerField(default=0)
-    b4 = pw.IntegerField(default=0)
-    b5 = pw.IntegerField(default=0)
-    b6 = pw.IntegerField(default=0)
-    b7 = pw.IntegerField(default=0)
-    b8 = pw.IntegerField(default=0)
-    b9 = pw.IntegerField(default=0)
-    b10 = pw.IntegerField(default=0)
+    # and b0, b1, ...: timed jobs per slot of DURATION_BUCKETS (the last: longer), added below
 
     class Meta:
         table_name = "lilqueue_stat"
         primary_key = pw.CompositeKey("task", "state")
 
 
+for _slot in SLOTS:
+    StatRow._meta.add_field(_slot, pw.IntegerField(default=0))
+
+
 class SlotRow(pw.Model):
     """The latest slot (a matching minute) of each periodic task that a worker took: the row
     is inserted in the transaction that starts the slot's job, so that a slot runs once however
     many workers reach it; the older rows of the task are deleted in that transaction too."""
-    task = pw.CharField(max_length=200)
+    task = pw.CharField(max_length=TASK_LENGTH)
     slot = pw.DoubleField()                                  # the minute, epoch seconds (UTC)
     job_id = pw.CharField(null=True, max_length=ID_LENGTH)   # None: skipped (first seen, or still running)
 
@@ -122,9 +123,6 @@ LOG = LogRow._meta.table_name
 WORKER = WorkerRow._meta.table_name
 STAT = StatRow._meta.table_name
 SLOT = SlotRow._meta.table_name
-# Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
-DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-SLOTS = [f"b{i}" for i in range(len(DURATION_BUCKETS) + 1)]
 STAT_SHARDS = 16
 _FINISHED = ", ".join(f"'{state}'" for state in sorted(FINISHED))  # the final states, as SQL literals
 
