@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..job import Job
 from .history import History
 
@@ -113,6 +114,8 @@ class Commits(abc.ABC):
 
 
 MessageFactory = Callable[[str, str, list, dict, int], Any]  # (job id, task, args, kwargs, priority) -> message
+
+
 @dataclass(frozen=True)
 class Rules:
     """What the store must know of a task to move its jobs on its own (reaping, limits)."""
@@ -228,6 +231,19 @@ class Store(abc.ABC):
         """Close the calling thread's connection (a thread that is about to end, or to wait)."""
         if not self.database.is_closed() and not self.database.in_transaction():
             self.database.close()
+
+    @contextlib.contextmanager
+    def _opening(self, failures: tuple[type[BaseException], ...]) -> Iterator[None]:
+        """An engine's setup: ``failures`` become a ConfigurationError that names the database,
+        and no connection outlives it (a process forked later must not inherit one)."""
+        try:
+            yield
+        except failures as exc:
+            reason = " ".join(str(exc).split())  # libpq's messages run over several lines
+            raise ConfigurationError(f"cannot open the job database {self.location!r}: {reason}") from exc
+        finally:
+            self.database.close()
+            self.database.close_idle()
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:

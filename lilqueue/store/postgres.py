@@ -18,7 +18,7 @@ from typing import Any
 import peewee as pw
 from huey import Huey
 
-from ..errors import ConfigurationError, StorageError
+from ..errors import StorageError
 from . import schema
 from .base import MessageFactory, RulesOf
 from .commits import Notifications
@@ -54,25 +54,17 @@ class PostgresStore(SqlStore):
         weakref.finalize(self, self.database.close_all)
         self.history = History(self.database, reading=self._reading, writing=self._writing,
                                minute=lambda seconds: pw.fn.FLOOR(seconds / 60))
-        try:
-            with self.database.atomic():
-                # Per schema: queues in other schemas of the database need not wait for this one.
-                self.database.execute_sql("select pg_advisory_xact_lock(%s, hashtext(%s))",
-                                          (SETUP_LOCK, self._where.schema))
-                # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
-                if not self.database.execute_sql("select 1 from pg_namespace where nspname = %s",
-                                                 (self._where.schema,)).fetchone():
-                    self.database.execute_sql(f"create schema {self._where.schema}")
-                schema.create(self.database, self._where.channel)
-                self.huey = Huey(name, results=False, utc=True, storage_class=SharedPostgresStorage,
-                                 database=self.database, table_prefix=HUEY_PREFIX)
-        except (psycopg.Error, pw.DatabaseError) as exc:
-            reason = " ".join(str(exc).split())  # libpq's messages run over several lines
-            raise ConfigurationError(f"cannot open the job database {self.location!r}: {reason}") from exc
-        finally:
-            # No connection outlives setup: a process forked later must not inherit one.
-            self.database.close()
-            self.database.close_idle()
+        with self._opening((psycopg.Error, pw.DatabaseError)), self.database.atomic():
+            # Per schema: queues in other schemas of the database need not wait for this one.
+            self.database.execute_sql("select pg_advisory_xact_lock(%s, hashtext(%s))",
+                                      (SETUP_LOCK, self._where.schema))
+            # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
+            if not self.database.execute_sql("select 1 from pg_namespace where nspname = %s",
+                                             (self._where.schema,)).fetchone():
+                self.database.execute_sql(f"create schema {self._where.schema}")
+            schema.create(self.database, self._where.channel)
+            self.huey = Huey(name, results=False, utc=True, storage_class=SharedPostgresStorage,
+                             database=self.database, table_prefix=HUEY_PREFIX)
 
     @contextlib.contextmanager
     def _starting(self) -> Iterator[Any]:
