@@ -1,7 +1,8 @@
 """The exit codes of ``python -m lilqueue``: their names, what each means (the help prints
 it from here), and which error ends a verb with which.
 
-    return report(exc, code_of(exc))   # "lilqueue: no job with id 'x'" on stderr; 4
+    code_of(JobNotFound("x"))                  # 4 (None for an error no verb expects)
+    return report(exc, EXIT_NO_JOB)            # "lilqueue: no job with id 'x'" on stderr; 4
 """
 
 from __future__ import annotations
