@@ -6,6 +6,7 @@ from .errors import Busy as Busy
 from .errors import Canceled as Canceled
 from .errors import ConfigurationError as ConfigurationError
 from .errors import InvalidArguments as InvalidArguments
+from .errors import JobChanged as JobChanged
 from .errors import JobFinished as JobFinished
 from .errors import JobNotFound as JobNotFound
 from .errors import LilqueueError as LilqueueError
@@ -30,7 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CANCELED", "FAILED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
     "Busy", "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
-    "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Progress", "Queue",
+    "JobChanged", "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Progress", "Queue",
     "QueueNotFound", "Retry", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "WrongState",
     "current_job",
     "__version__",

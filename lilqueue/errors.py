@@ -6,6 +6,7 @@
     ├── InvalidArguments     arguments that do not fit the task (its signature, its types), or are not JSON
     ├── JobNotFound          no job has that id
     ├── JobFinished          the job is already finished (cancel)
+    ├── JobChanged           the job moved past the version a conditional cancel named
     ├── StorageError         the database cannot be written (read-only, disk full)
     ├── Busy                 a task's max_pending jobs are already queued or running
     ├── WaitersFull          too many requests already wait for jobs (web layer)
@@ -68,6 +69,18 @@ class JobFinished(LilqueueError):
         super().__init__(f"job {job_id!r} is already {state}")
         self.job_id = job_id
         self.state = state
+
+
+class JobChanged(LilqueueError):
+    """Raised by ``queue.cancel(job_id, version=v)`` when the job is no longer at version ``v``
+    (it made progress, or changed state, since the caller read it): nothing was changed."""
+
+    def __init__(self, job_id: str, expected: int | None, current: int) -> None:
+        not_expected = "" if expected is None else f", not {expected}"
+        super().__init__(f"job {job_id!r} is at version {current}{not_expected}")
+        self.job_id = job_id
+        self.expected = expected
+        self.current = current
 
 
 class WrongState(LilqueueError):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import secrets
 from datetime import datetime
 from typing import Any
 
+from .formats import iso
 from .states import FINISHED, STATES
 
 ID_BYTES = 16                                 # 128 random bits...
-ID_LENGTH = 22                                # ...as URL-safe base64
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+ID_LENGTH = math.ceil(ID_BYTES * 8 / 6)       # ...in URL-safe base64 (6 bits a character, unpadded): 22
+ID_PATTERN = re.compile(f"[A-Za-z0-9_-]{{{ID_LENGTH}}}")
 KEY_LIMIT = 200                               # characters in a job's key
 LEVELS = ("debug", "info", "warning", "error")  # of a log line
 
@@ -62,7 +64,7 @@ class LogLine(_Record):
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ts": _iso(self.ts), "level": self.level, "message": self.message}
+        return {"ts": iso(self.ts), "level": self.level, "message": self.message}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,11 +159,11 @@ class Job(_Record):
             "attempts": self.attempts,
             "key": self.key,
             "cancel_requested": self.cancel_requested,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "retry_of": self.retry_of,
-            "run_at": _iso(self.run_at),
+            "run_at": iso(self.run_at),
             "priority": self.priority,
             "parent": self.parent,
             "step": self.step,
@@ -170,11 +172,6 @@ class Job(_Record):
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.task} {self.state} v{self.version}>"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
 
 
 _NUMBER = {"type": ["number", "null"]}

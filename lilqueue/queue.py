@@ -21,7 +21,7 @@ from .operators import Operators
 from .settings import QUEUE, WORKER
 from .states import QUEUED
 from .store import NewJob, Rules, Store, open_store
-from .task import PRIORITY_LIMIT, TASK_OPTIONS, Task, check_options
+from .task import TASK_OPTIONS, Task, check_options, check_priority
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -231,11 +231,13 @@ class Queue(Operators, Flows):
         """The job as it is now; raises JobNotFound for an unknown id."""
         return self.store.get(job_id)
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, version: int | None = None) -> Job:
         """Cancel a queued job (it never runs) or ask a running one to stop.
 
-        Raises JobNotFound, or JobFinished if the job already ended."""
-        return self.store.cancel(job_id, time.time())
+        With ``version``, only if the job is still at that version (HTTP's ``If-Match``):
+        raises JobChanged, changing nothing, when it has moved on. Raises JobNotFound, or
+        JobFinished if the job already ended."""
+        return self.store.cancel(job_id, time.time(), version)
 
     def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.01) -> Job:
         """Block until the job is finished (or ``timeout`` passes) and return it."""
@@ -292,9 +294,11 @@ class Queue(Operators, Flows):
             run_at = None  # immediate mode runs a delayed start at once, as it runs a retry
         if priority is None:
             priority = registered.priority
-        elif not _is_priority(priority):
-            raise InvalidArguments(registered.name, f"priority must be a whole number from {-PRIORITY_LIMIT}"
-                                                    f" to {PRIORITY_LIMIT}, not {priority!r}")
+        else:
+            try:
+                check_priority("priority", priority)
+            except ConfigurationError as exc:
+                raise InvalidArguments(registered.name, str(exc)) from None
         try:
             if isinstance(args, (str, bytes, dict)):
                 raise TypeError
@@ -356,10 +360,6 @@ def _run_at(task: str, now: float, delay: float | timedelta | None, eta: datetim
     if eta.timestamp() - now > MAX_DELAY:
         raise InvalidArguments(task, f"eta must be at most {MAX_DELAY:g} s ahead")
     return eta.astimezone(UTC) if eta.timestamp() > now else None
-
-
-def _is_priority(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON gives these back as they are

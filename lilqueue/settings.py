@@ -31,11 +31,13 @@ def seconds(minimum: float = 0.0, maximum: float = 86400.0 * 365, *, zero: bool 
     return check
 
 
-def whole(minimum: int = 1) -> Check:
-    """A whole number (not bool) of at least ``minimum``."""
+def whole(minimum: int = 1, maximum: int | None = None) -> Check:
+    """A whole number (not bool) of at least ``minimum`` (and at most ``maximum``)."""
     def check(name: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigurationError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or (maximum is not None and value > maximum)):
+            bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise ConfigurationError(f"{name} must be a whole number {bounds}, not {value!r}")
         return value
     return check
 

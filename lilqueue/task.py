@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .argtypes import ArgumentTypes, arguments_schema
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments
+from .formats import iso
 from .settings import seconds, whole
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ TASK_OPTIONS = ("name", "retries", "retry_delay", "retry_backoff", "retry_backof
                 "priority", "max_pending", "concurrency")
 START_OPTIONS = ("key", "delay", "eta", "priority")  # what task.options(...) binds for .start
 PRIORITY_LIMIT = 1_000_000
+check_priority = whole(-PRIORITY_LIMIT, PRIORITY_LIMIT)  # a task's default, and a start's own
 
 
 class Task:
@@ -172,7 +174,7 @@ class Task:
             return None
         following = self.periodic.next_after(datetime.now(UTC))
         return {"cron": self.periodic.expression, "timezone": str(self.periodic.tz),
-                "next_run": following.isoformat().replace("+00:00", "Z")}
+                "next_run": iso(following)}
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
@@ -240,9 +242,7 @@ def check_options(name: str | None, func: Callable, retries: Any, retry_delay: A
         seconds()("timeout", timeout)
     if not isinstance(isolate, bool):
         raise ConfigurationError(f"isolate must be True or False, not {isolate!r}")
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -PRIORITY_LIMIT <= priority <= PRIORITY_LIMIT:
-        raise ConfigurationError(f"priority must be a whole number from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT},"
-                                 f" not {priority!r}")
+    check_priority("priority", priority)
     for option, value in (("max_pending", max_pending), ("concurrency", concurrency)):
         if value is not None:
             whole(1)(option, value)

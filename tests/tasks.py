@@ -25,6 +25,11 @@ def noop():
     return None
 
 
+def unregistered(*args, **kwargs):
+    """Never registered: a test of the whitelist fails if this ever runs (it leaves a file)."""
+    engines.append_line(".unregistered", "ran")
+
+
 def steps(n, delay=0.01):
     """Report progress n times and warn on every third step."""
     job = lilqueue.current_job()

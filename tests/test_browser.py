@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from lilqueue.job import ID_PATTERN
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -322,7 +324,7 @@ def test_watch_backs_off_after_server_errors_and_still_follows_the_job_to_the_en
         else:
             route.continue_()
 
-    page.route(re.compile(r".*/jobs/[A-Za-z0-9_-]{22}\?.*"), flaky)
+    page.route(re.compile(rf".*/jobs/{ID_PATTERN.pattern}\?.*"), flaky)
     state = page.evaluate("""async () => {
         const { start, watch } = await import('/jobs/static/lilqueue.js');
         const job = await start('import_csv', [], { rows: 5, delay: 0.01 });
@@ -343,11 +345,11 @@ def test_watch_waits_as_long_as_retry_after_says_when_a_200_answer_was_not_held(
             polls[0] = time.monotonic()
             return
         if len(polls) == 2:  # end the job, so that watch() returns
-            job_id = re.search(r"/jobs/([A-Za-z0-9_-]{22})\?", route.request.url).group(1)
+            job_id = re.search(rf"/jobs/({ID_PATTERN.pattern})\?", route.request.url).group(1)
             urllib.request.urlopen(urllib.request.Request(f"{demo.url}jobs/{job_id}/cancel", b"", method="POST"))
         route.continue_()
 
-    page.route(re.compile(r".*/jobs/[A-Za-z0-9_-]{22}\?since=.*"), unheld)
+    page.route(re.compile(rf".*/jobs/{ID_PATTERN.pattern}\?since=.*"), unheld)
     state = page.evaluate("""async () => {
         const { start, watch } = await import('/jobs/static/lilqueue.js');
         return (await watch(await start('import_csv', [], { rows: 200, delay: 0.05 }))).state;

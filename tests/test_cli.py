@@ -23,6 +23,14 @@ def test_help_lists_the_commands_and_examples():
     done = lilqueue("--help")
     assert done.returncode == 0
     assert "worker" in done.stdout and "examples:" in done.stdout
+
+
+def test_help_names_both_engines_and_every_exit_code():
+    done = lilqueue("--help")
+    assert done.returncode == 0
+    assert "on a SQLite file or on PostgreSQL" in " ".join(done.stdout.split()), done.stdout
+    legend = done.stdout.split("exit codes:\n", 1)[1]
+    assert [line.split()[0] for line in legend.splitlines()] == ["0", "1", "2", "3", "4", "5"], legend
     worker = lilqueue("worker", "--help")
     assert worker.returncode == 0
     assert "--threads" in worker.stdout and "--grace" in worker.stdout
@@ -143,8 +151,11 @@ def test_the_worker_logs_a_line_per_start_and_finish_and_a_failures_traceback_on
     assert " ERROR " in bad_lines[1] and " ERROR " not in ok_lines[1], output
     assert output.count("Traceback (most recent call last)") == 1, output
     assert 'raise ValueError(' in output.split(bad_lines[1], 1)[1], "the traceback follows the failure's line"
-
+    assert " started: 1 thread on " in output, output
 
 def test_workers_is_another_name_for_threads(queue, start_worker, db_path):
-    start_worker(2, "--workers", "3")
+    worker = start_worker(2, "--workers", "3")
     assert engines.sql(db_path, "select threads from lilqueue_worker") == [(3,)]
+    started = wait_for(lambda: [line for line in worker.output().splitlines() if " started: " in line],
+                       what="the worker's start line")
+    assert " started: 3 threads on " in started[0], started

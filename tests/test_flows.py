@@ -271,3 +271,13 @@ def test_the_internal_names_of_flows_are_refused_over_http_and_not_listed(queue,
         queue.task(name="lilqueue.batch")(lambda: None)
     with pytest.raises(lilqueue.ConfigurationError, match="already registered"):
         queue.pipeline("add", queue.tasks["add"].then("add", 1))
+
+
+def test_a_conditional_cancel_of_a_flow_that_moved_on_changes_nothing(queue, db_path):
+    job = queue.tasks["add"].batch([(1, 2), (3, 4)])
+    queue.cancel(queue.get(job.id).flow.children[0].id)  # the batch moves on: its version grows
+    with pytest.raises(lilqueue.JobChanged):
+        queue.cancel(job.id, version=job.version)
+    assert [st for _, _, st, _ in children_of(db_path, job.id)] == ["canceled", "queued"]
+    assert queue.cancel(job.id, version=queue.get(job.id).version).state == "canceled"
+    assert [st for _, _, st, _ in children_of(db_path, job.id)] == ["canceled", "canceled"]

@@ -58,9 +58,11 @@ def run_behind_a_held_commit(group: GroupCommit, works: list) -> list:
     """Holds one commit open until every work below has queued behind it, so that they all
     share the next transaction; returns (result or exception) per work, in order."""
     release = threading.Event()
+    holding = threading.Event()
 
     def held(cursor):
         cursor.execute("insert into t values ('held')")
+        holding.set()
         release.wait(10)
         return "held"
 
@@ -74,7 +76,7 @@ def run_behind_a_held_commit(group: GroupCommit, works: list) -> list:
 
     leader = threading.Thread(target=group.run, args=(held,))
     leader.start()
-    time.sleep(0.1)
+    assert holding.wait(10)  # the commit is open: every work below queues behind it
     callers = [threading.Thread(target=call, args=(i, w)) for i, w in enumerate(works)]
     deadline = time.monotonic() + 10
     for queued, caller in enumerate(callers, 1):

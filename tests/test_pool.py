@@ -30,6 +30,7 @@ def test_a_hundred_request_threads_that_start_and_end_leave_one_connection_behin
     assert held <= 2, held
 
 
+@pytest.mark.xdist_group("postgres-connections")
 def test_postgresql_server_connections_stay_within_the_pool_under_a_burst_of_threads(pg_url):
     name = "pool_" + Location.parse(pg_url).schema
     queue = tasks.build(f"{pg_url}&max_connections=5&application_name={name}")

@@ -4,8 +4,8 @@ claimed by hand where a test needs one running."""
 
 from __future__ import annotations
 
+import base64
 import math
-import re
 import sqlite3
 import time
 from datetime import timedelta
@@ -13,10 +13,9 @@ from datetime import timedelta
 import pytest
 
 import lilqueue
+from lilqueue.job import ID_PATTERN
 from lilqueue.store import Final, Outcome
 from tests import engines, tasks
-
-ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def counts(db_path: str) -> tuple[int, int]:
@@ -124,11 +123,12 @@ def test_start_accepts_keyword_arguments_and_a_task_object(queue):
     assert queue.tasks["steps"].start(3, delay=0).kwargs == {"delay": 0}
 
 
-def test_job_ids_are_22_url_safe_characters_and_distinct(queue):
+def test_job_ids_are_128_random_bits_as_url_safe_characters_and_distinct(queue):
     jobs = queue.start_many("noop", [[] for _ in range(1000)])
     ids = {job.id for job in jobs}
     assert len(ids) == 1000
-    assert all(ID.fullmatch(job_id) for job_id in ids)
+    assert all(ID_PATTERN.fullmatch(job_id) for job_id in ids)
+    assert {len(base64.urlsafe_b64decode(job_id + "==")) for job_id in ids} == {128 // 8}
 
 
 @pytest.mark.parametrize("name", ["nope", "", None, 42, "ADD"])

@@ -105,6 +105,15 @@ def test_a_bad_task_priority_fails_at_decoration(queue, options):
         queue.task(name="bad", **options)(lambda: None)
 
 
+def test_a_bad_priority_is_told_the_same_bounds_at_decoration_and_at_start(queue):
+    with pytest.raises(lilqueue.ConfigurationError) as decorated:
+        queue.task(name="bad", priority=-10 ** 7)(lambda: None)
+    with pytest.raises(lilqueue.InvalidArguments) as started:
+        queue.start("add", [1, 2], priority=-10 ** 7)
+    assert started.value.detail == str(decorated.value) == (
+        "priority must be a whole number from -1000000 to 1000000, not -10000000")
+
+
 def test_a_start_over_http_may_be_delayed_within_a_bound(queue, db_path):
     with running(queue.middleware()) as base:
         started = request(base, "POST", "/jobs/", {"task": "add", "args": [1, 2], "delay": 30})

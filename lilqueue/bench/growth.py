@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import Queue
+from ..job import ID_LENGTH
 from ..states import SUCCEEDED
 from ..store.base import Claim, Final, Outcome
 from ..web.watcher import Watcher
@@ -166,7 +167,7 @@ def full_sqlite(path: str, rows: int) -> Queue:
 FILL_POSTGRES = (
     "insert into lilqueue_job (id, task, state, args, kwargs, version, attempts, cancel_requested, logs_dropped,"
     " created_at, started_at, finished_at, priority, parked)"
-    " select substr(md5(random()::text || i), 1, 22), 'report', 'succeeded', '[]', '{}', 3, 1, 0, 0,"
+    f" select substr(md5(random()::text || i), 1, {ID_LENGTH}), 'report', 'succeeded', '[]', '{{}}', 3, 1, 0, 0,"
     " %(now)s - 259200.0 * i / %(rows)s, %(now)s - 259200.0 * i / %(rows)s + 0.01,"
     " %(now)s - 259200.0 * i / %(rows)s + 0.02 + (i %% 997) / 10.0, 0, 0 from generate_series(1, %(rows)s) as i")
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..job import ID_LENGTH
 from ..web.server import make_server
 from .contestants import build_queue
 
@@ -34,7 +35,7 @@ def fill(path: str, rows: int) -> None:
             "with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)"
             " insert into lilqueue_job (id, task, state, args, kwargs, version, attempts, cancel_requested,"
             f" logs_dropped, created_at, started_at, finished_at, error_type, error_message{extra})"
-            " select substr(hex(randomblob(16)), 1, 22),"
+            f" select substr(hex(randomblob(16)), 1, {ID_LENGTH}),"
             " case i % 5 when 0 then ? when 1 then ? when 2 then ? when 3 then ? else ? end,"
             " case when i / 7 % 100 < 94 then 'succeeded' when i / 7 % 100 < 99 then 'failed' else 'canceled' end,"
             " '[]', '{}', 3, 1, 0, 0, ? - 259200.0 * i / ?, ? - 259200.0 * i / ? + 0.01,"

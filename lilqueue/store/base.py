@@ -1,8 +1,8 @@
 """What every database engine does for lilqueue: the job state machine, behind one interface.
 
 The queue, the worker and the web layer talk only to a ``Store``; they never see SQL. Each
-engine (``sqlite.py`` today) implements every method below, each in ONE transaction of the
-calling thread's connection, so that a caller never holds a lock across two calls.
+engine (``sqlite.py``, ``postgres.py``) implements every method below, each in ONE transaction
+of the calling thread's connection, so that a caller never holds a lock across two calls.
 
     caller                  method                       one transaction that...
     ----------------------  ---------------------------  ---------------------------------------
@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..job import Job
 from .history import History
 
@@ -132,6 +133,8 @@ class Commits(abc.ABC):
 
 
 MessageFactory = Callable[[str, str, list, dict, int], Any]  # (job id, task, args, kwargs, priority) -> message
+
+
 @dataclass(frozen=True)
 class Rules:
     """What the store must know of a task to move its jobs on its own (reaping, limits)."""
@@ -152,7 +155,6 @@ class Store(abc.ABC):
     errors: tuple[type[BaseException], ...]  # what a failing database raises (StorageError among them)
     history: History  # the operators' reads and deletions
 
-    # -- starting and reading ---------------------------------------------------------------
     @abc.abstractmethod
     def insert(self, new: NewJob) -> Job | None: ...
 
@@ -180,14 +182,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def freshest_heartbeat(self) -> float | None: ...
 
-    # -- canceling --------------------------------------------------------------------------
     @abc.abstractmethod
-    def cancel(self, job_id: str, now: float) -> Job: ...
+    def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
+        """Cancel a job; with ``version``, only while it is at that version (else JobChanged)."""
 
     @abc.abstractmethod
     def cancel_requests(self, worker: str) -> list[str]: ...
 
-    # -- running ----------------------------------------------------------------------------
     @abc.abstractmethod
     def claim(self, worker: str, now: float) -> Claim | None | bool:
         """The next job, now running; None when there is none, False for a message whose job
@@ -226,7 +227,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def prune(self, finished_before: float, batch: int = 500) -> int: ...
 
-    # -- workers ----------------------------------------------------------------------------
     @abc.abstractmethod
     def register(self, worker: str, hostname: str, pid: int, threads: int, now: float) -> None: ...
 
@@ -241,7 +241,6 @@ class Store(abc.ABC):
     def reap(self, stale_before: float, now: float) -> list[tuple[str, str]]:
         """Take back the running jobs of workers silent since ``stale_before``; (id, new state)."""
 
-    # -- connections ------------------------------------------------------------------------
     @abc.abstractmethod
     def commits(self) -> Commits: ...
 
@@ -256,6 +255,19 @@ class Store(abc.ABC):
         """Close the calling thread's connection (a thread that is about to end, or to wait)."""
         if not self.database.is_closed() and not self.database.in_transaction():
             self.database.close()
+
+    @contextlib.contextmanager
+    def _opening(self, failures: tuple[type[BaseException], ...]) -> Iterator[None]:
+        """An engine's setup: ``failures`` become a ConfigurationError that names the database,
+        and no connection outlives it (a process forked later must not inherit one)."""
+        try:
+            yield
+        except failures as exc:
+            reason = " ".join(str(exc).split())  # libpq's messages run over several lines
+            raise ConfigurationError(f"cannot open the job database {self.location!r}: {reason}") from exc
+        finally:
+            self.database.close()
+            self.database.close_idle()
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import peewee as pw
 
 from ..errors import JobNotFound
+from ..formats import iso
 from ..job import Job
 from ..states import CANCELED, FAILED, FINISHED, QUEUED, RUNNING, STATES, SUCCEEDED
 from . import schema
@@ -38,8 +38,6 @@ class History:
         self._writing = writing
         self._minute = minute  # SQLite's CAST truncates; PostgreSQL's rounds, so it floors
         self._models = schema.bound(database)
-
-    # -- lists ----------------------------------------------------------------------------
 
     def jobs(self, *, states: Sequence[str] | None = None, task: str | None = None, owner: str | None = None,
              key: str | None = None, created_after: float | None = None, created_before: float | None = None,
@@ -76,8 +74,6 @@ class History:
                              .where(log.job_id.in_(list(lines))).order_by(log.id).tuples()):
                     lines[line[0]].append(line[1:])
         return [schema.job_from_row(row, lines[row["id"]]) for row in rows]
-
-    # -- statistics -----------------------------------------------------------------------
 
     def stats(self, now: float) -> dict[str, Any]:
         """See ``Queue.stats``. Reads index ranges and the small stat table: no scan of the
@@ -118,7 +114,7 @@ class History:
         for by_state in counts.values():
             for state, n in by_state.items():
                 states[state] += n
-        strip = [{"minute": _iso(first_minute + 60 * i), SUCCEEDED: 0, FAILED: 0, CANCELED: 0} for i in range(60)]
+        strip = [{"minute": iso(first_minute + 60 * i), SUCCEEDED: 0, FAILED: 0, CANCELED: 0} for i in range(60)]
         for slot, state, n in minutes:
             if 0 <= slot < 60:
                 strip[int(slot)][state] += n
@@ -139,12 +135,10 @@ class History:
         on: dict[str, list] = {}
         for job_id, task, started, worker_id in (job.select(job.id, job.task, job.started_at, job.worker)
                                                  .where(job.state == RUNNING).order_by(job.started_at).tuples()):
-            on.setdefault(worker_id, []).append({"id": job_id, "task": task, "started_at": _iso(started)})
+            on.setdefault(worker_id, []).append({"id": job_id, "task": task, "started_at": iso(started)})
         return [{"id": w["id"], "hostname": w["hostname"], "pid": w["pid"], "threads": w["threads"],
-                 "started_at": _iso(w["started_at"]), "heartbeat_age": max(now - w["heartbeat_at"], 0.0),
+                 "started_at": iso(w["started_at"]), "heartbeat_age": max(now - w["heartbeat_at"], 0.0),
                  "running": on.get(w["id"], [])} for w in worker.select().order_by(worker.started_at).dicts()]
-
-    # -- deleting -------------------------------------------------------------------------
 
     def delete(self, condition: Condition, batch: int = 500) -> int:
         """Delete finished jobs that match ``condition`` (and their log lines), in short
@@ -170,7 +164,3 @@ def _histogram(entry: dict) -> dict[str, Any]:
         below += slot
         buckets.append([bound, below])
     return {"buckets": [*buckets, ["+Inf", entry["count"]]], "sum": entry["sum"], "count": entry["count"]}
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

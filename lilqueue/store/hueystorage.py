@@ -20,6 +20,8 @@ import peewee as pw
 from huey.storage import PostgresStorage, SqliteStorage
 from huey.utils import utcnow
 
+from .statements import execute_rows, in_style
+
 
 class _OnPeewee:
     """What both storages change in Huey's: the connection, the transaction, the cheap reads."""
@@ -53,8 +55,11 @@ class _OnPeewee:
 
     def _one(self, sql: str, params: tuple) -> bool:
         cursor = self.database.cursor()
-        cursor.execute(sql.replace("?", self.database.param), params)
+        cursor.execute(in_style(sql, self.database.param), params)
         return cursor.fetchone() is not None
+
+    def _insert(self, cursor: Any, sql: str, rows: list) -> None:
+        execute_rows(cursor, in_style(sql, self.database.param), rows)
 
     def has_messages(self) -> bool:
         """A cheap read to skip taking the write lock when there is nothing to dequeue."""
@@ -68,26 +73,16 @@ class _OnPeewee:
     def enqueue_many(self, cursor: Any, messages: Sequence[tuple[bytes, int]]) -> None:
         """Insert serialized messages (with their priorities) in one statement, in the caller's
         transaction."""
-        mark = self.database.param
-        _run(cursor, f"insert into {self.task_table} (queue, data, priority) values ({mark}, {mark}, {mark})",
-             [(self.name, data, priority) for data, priority in messages])
+        self._insert(cursor, f"insert into {self.task_table} (queue, data, priority) values (?, ?, ?)",
+                     [(self.name, data, priority) for data, priority in messages])
 
     def schedule_many(self, cursor: Any, messages: Sequence[tuple[bytes, datetime]]) -> None:
         """Insert serialized messages into the schedule, each due at its (aware) moment, in the
         caller's transaction. The timestamp is written as Huey writes its own (a naive UTC
         datetime's ``timestamp()``), so that Huey's ``read_schedule`` finds them on time."""
-        mark = self.database.param
-        _run(cursor, f"insert into {self.schedule_table} (queue, data, timestamp) values ({mark}, {mark}, {mark})",
-             [(self.name, data, due.astimezone(UTC).replace(tzinfo=None).timestamp()) for data, due in messages])
-
-
-def _run(cursor: Any, sql: str, rows: list) -> None:
-    """One statement per row; a single row without executemany (psycopg pipelines that: two
-    round trips more)."""
-    if len(rows) == 1:
-        cursor.execute(sql, rows[0])
-    else:
-        cursor.executemany(sql, rows)
+        self._insert(cursor, f"insert into {self.schedule_table} (queue, data, timestamp) values (?, ?, ?)",
+                     [(self.name, data, due.astimezone(UTC).replace(tzinfo=None).timestamp())
+                      for data, due in messages])
 
 
 class SharedSqliteStorage(_OnPeewee, SqliteStorage):

@@ -2,7 +2,7 @@
 ``concurrency`` (checked by a claim; a job past it is parked: queued, without a message, until
 its task has a free slot).
 
-    class SqlStore(Limits, base.Store): ...    # see sql.py for the transactions that call these
+    class SqlStore(Limits, base.Store): ...    # see statemachine.py for the transactions that call these
 
 Each check counts the task's jobs and acts in the caller's transaction, after ``_lock_task``:
 SQLite's writers take turns anyway; PostgreSQL takes a lock per task, so two starts (or claims)

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..errors import JobChanged
 from ..job import BATCH, CHILDREN_LISTED, PIPELINE, Child, Job, Progress
-from ..states import CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from ..states import CANCELED, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED
 from .base import NewJob, NewParent
 from .schema import JOB
 
@@ -127,12 +128,14 @@ class Parents:
         else:
             self._items_ended(parent, 1, 0 if state == SUCCEEDED else 1, now)
 
-    def cancel(self, parent: str, now: float) -> bool:
+    def cancel(self, parent: str, now: float, version: int | None = None) -> bool:
         """Cancel ``parent`` if it is an unfinished pipeline or batch (False otherwise: not a
         parent, finished, or its cancel requested already). Its queued children end canceled now
         and its running ones are asked to stop, before the parent itself changes: every
         transaction locks a child before its parent, so none waits for another in a circle
-        (PostgreSQL). The parent ends canceled at once, or once its last running child ends."""
+        (PostgreSQL). The parent ends canceled at once, or once its last running child ends.
+        With ``version`` (If-Match), a parent that moved on raises JobChanged, and the caller's
+        transaction, rolled back, leaves its children as they were."""
         row = self._execute(f"select kind, children from {JOB} where id = ?", (parent,)).fetchone()
         if row is None or not row[0]:
             return False
@@ -142,8 +145,13 @@ class Parents:
                               (CANCELED, now, parent)).fetchall()
         self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1"
                       f" where parent = ? and state = '{RUNNING}' and cancel_requested = 0", (parent,))
-        if not self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1"
-                             f" where id = ? and {UNFINISHED} and cancel_requested = 0", (parent,)).rowcount:
+        at = "" if version is None else " and version = ?"
+        if not self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1 where id = ?"
+                             f" and {UNFINISHED} and cancel_requested = 0{at}",
+                             (parent, *(() if version is None else (version,)))).rowcount:
+            now_at = self._execute(f"select state, version from {JOB} where id = ?", (parent,)).fetchone()
+            if version is not None and now_at[0] not in FINISHED and now_at[1] != version:
+                raise JobChanged(parent, version, now_at[1])
             return False
         steps = sorted(s for (s,) in ended)
         if kind == PIPELINE:

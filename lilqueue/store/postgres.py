@@ -2,7 +2,7 @@
 
     store = PostgresStore("postgresql://app@db:5432/app?schema=jobs", name="lilqueue", ...)
 
-The transitions are in ``sql.py``, guarded for concurrent writers. Here: opening (the schema and
+The transitions are in ``statemachine.py``, guarded for concurrent writers. Here: opening (the schema and
 the tables are created on first use, under an advisory lock, so that processes starting together
 do not trip over each other's DDL), how a start begins, the claim's ``FOR UPDATE SKIP LOCKED``
 (Huey's dequeue, in the claim's transaction), and notifications instead of ``data_version``.
@@ -11,7 +11,6 @@ do not trip over each other's DDL), how a start begins, the claim's ``FOR UPDATE
 from __future__ import annotations
 
 import contextlib
-import functools
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,27 +18,24 @@ from typing import Any
 import peewee as pw
 from huey import Huey
 
-from ..errors import ConfigurationError, StorageError
+from ..errors import StorageError
 from . import schema
 from .base import MessageFactory, RulesOf
 from .commits import Notifications
 from .history import History
 from .hueystorage import SharedPostgresStorage
 from .pgdatabase import Location, driver, open_database
-from .sql import SqlStore
+from .statemachine import SqlStore
+from .statements import execute_rows, in_style
 
-SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq")
+SETUP_LOCK = 0x6C696C71  # pg_advisory_xact_lock key while creating tables ("lilq"); the second: the schema's hash
 TASK_LOCKS = 0x6C716C74  # first key of the per-task locks of limits ("lqlt"); the second: the task's hash
 HUEY_PREFIX = "lilqueue_huey"  # Huey's tables: lilqueue_huey_task, lilqueue_huey_schedule, ...
 
 
-@functools.lru_cache(maxsize=512)
-def _placeholders(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
 class PostgresStore(SqlStore):
     probe_before_dequeue = False  # Huey's dequeue finds an empty queue in one statement anyway
+
     def __init__(self, url: str, *, name: str, synchronous: str, busy_timeout: float, max_logs: int,
                  make_message: MessageFactory | None = None, rules_of: RulesOf | None = None) -> None:
         psycopg = driver()
@@ -58,23 +54,17 @@ class PostgresStore(SqlStore):
         weakref.finalize(self, self.database.close_all)
         self.history = History(self.database, reading=self._reading, writing=self._writing,
                                minute=lambda seconds: pw.fn.FLOOR(seconds / 60))
-        try:
-            with self.database.atomic():
-                self.database.execute_sql("select pg_advisory_xact_lock(%s)", (SETUP_LOCK,))
-                # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
-                if not self.database.execute_sql("select 1 from pg_namespace where nspname = %s",
-                                                 (self._where.schema,)).fetchone():
-                    self.database.execute_sql(f"create schema {self._where.schema}")
-                schema.create(self.database, self._where.channel)
-                self.huey = Huey(name, results=False, utc=True, storage_class=SharedPostgresStorage,
-                                 database=self.database, table_prefix=HUEY_PREFIX)
-        except (psycopg.Error, pw.DatabaseError) as exc:
-            reason = " ".join(str(exc).split())  # libpq's messages run over several lines
-            raise ConfigurationError(f"cannot open the job database {self.location!r}: {reason}") from exc
-        finally:
-            # No connection outlives setup: a process forked later must not inherit one.
-            self.database.close()
-            self.database.close_idle()
+        with self._opening((psycopg.Error, pw.DatabaseError)), self.database.atomic():
+            # Per schema: queues in other schemas of the database need not wait for this one.
+            self.database.execute_sql("select pg_advisory_xact_lock(%s, hashtext(%s))",
+                                      (SETUP_LOCK, self._where.schema))
+            # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
+            if not self.database.execute_sql("select 1 from pg_namespace where nspname = %s",
+                                             (self._where.schema,)).fetchone():
+                self.database.execute_sql(f"create schema {self._where.schema}")
+            schema.create(self.database, self._where.channel)
+            self.huey = Huey(name, results=False, utc=True, storage_class=SharedPostgresStorage,
+                             database=self.database, table_prefix=HUEY_PREFIX)
 
     @contextlib.contextmanager
     def _starting(self) -> Iterator[Any]:
@@ -97,16 +87,13 @@ class PostgresStore(SqlStore):
             self._where.channel, (psycopg.Error,))
 
     def _sql(self, sql: str) -> str:
-        return _placeholders(sql)
+        return in_style(sql, self.database.param)
 
     def _execute(self, sql: str, params: Sequence = ()) -> Any:
-        return self.database.cursor().execute(_placeholders(sql), params)
+        return self.database.cursor().execute(self._sql(sql), params)
 
     def _executemany(self, cursor: Any, sql: str, rows: list) -> None:
-        if len(rows) == 1:  # psycopg's executemany pipelines: two round trips more for one row
-            cursor.execute(_placeholders(sql), rows[0])
-        else:
-            cursor.executemany(_placeholders(sql), rows)
+        execute_rows(cursor, self._sql(sql), rows)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

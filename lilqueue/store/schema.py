@@ -17,11 +17,18 @@ import peewee as pw
 from ..job import ID_LENGTH, KEY_LIMIT, Child, Flow, Job, JobError, LogLine, Progress
 from ..states import FINISHED, RUNNING, UNFINISHED
 
+# Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+SLOTS = [f"b{i}" for i in range(len(DURATION_BUCKETS) + 1)]
+TASK_LENGTH = 200   # a task's name, in every table that holds one (task.NAME_PATTERN allows 100)
+STATE_LENGTH = 16   # a state's name
+WORKER_LENGTH = 64  # a worker's id: host:pid:random
+
 
 class JobRow(pw.Model):
     id = pw.CharField(primary_key=True, max_length=ID_LENGTH)
-    task = pw.CharField(max_length=200)
-    state = pw.CharField(max_length=16)
+    task = pw.CharField(max_length=TASK_LENGTH)
+    state = pw.CharField(max_length=STATE_LENGTH)
     args = pw.TextField(default="[]")
     kwargs = pw.TextField(default="{}")
     key = pw.CharField(null=True, max_length=KEY_LIMIT)
@@ -36,7 +43,7 @@ class JobRow(pw.Model):
     version = pw.IntegerField(default=1)
     attempts = pw.IntegerField(default=0)
     cancel_requested = pw.IntegerField(default=0)  # 0 or 1, compared as numbers by both engines
-    worker = pw.CharField(null=True, max_length=64)
+    worker = pw.CharField(null=True, max_length=WORKER_LENGTH)
     logs_dropped = pw.IntegerField(default=0)
     created_at = pw.DoubleField()
     started_at = pw.DoubleField(null=True)
@@ -73,7 +80,7 @@ class LogRow(pw.Model):
 
 
 class WorkerRow(pw.Model):
-    id = pw.CharField(primary_key=True, max_length=64)
+    id = pw.CharField(primary_key=True, max_length=WORKER_LENGTH)
     hostname = pw.TextField()
     pid = pw.IntegerField()
     threads = pw.IntegerField()
@@ -88,34 +95,28 @@ class StatRow(pw.Model):
     """Totals per task and final state, kept by triggers in the transaction that finishes (or
     deletes) a job: counters and duration histograms that never go down when old jobs are
     pruned, and current counts without scanning the job table."""
-    task = pw.CharField(max_length=200)
-    state = pw.CharField(max_length=16)
+    task = pw.CharField(max_length=TASK_LENGTH)
+    state = pw.CharField(max_length=STATE_LENGTH)
     count = pw.IntegerField(default=0)              # jobs that ended in this state
     deleted = pw.IntegerField(default=0)            # of them, pruned or purged since
     timed = pw.IntegerField(default=0)              # of them, with a start and an end
     duration_sum = pw.DoubleField(default=0.0)
-    b0 = pw.IntegerField(default=0)  # timed jobs per slot of DURATION_BUCKETS (b10: longer)
-    b1 = pw.IntegerField(default=0)
-    b2 = pw.IntegerField(default=0)
-    b3 = pw.IntegerField(default=0)
-    b4 = pw.IntegerField(default=0)
-    b5 = pw.IntegerField(default=0)
-    b6 = pw.IntegerField(default=0)
-    b7 = pw.IntegerField(default=0)
-    b8 = pw.IntegerField(default=0)
-    b9 = pw.IntegerField(default=0)
-    b10 = pw.IntegerField(default=0)
+    # and b0, b1, ...: timed jobs per slot of DURATION_BUCKETS (the last: longer), added below
 
     class Meta:
         table_name = "lilqueue_stat"
         primary_key = pw.CompositeKey("task", "state")
 
 
+for _slot in SLOTS:
+    StatRow._meta.add_field(_slot, pw.IntegerField(default=0))
+
+
 class SlotRow(pw.Model):
     """The latest slot (a matching minute) of each periodic task that a worker took: the row
     is inserted in the transaction that starts the slot's job, so that a slot runs once however
     many workers reach it; the older rows of the task are deleted in that transaction too."""
-    task = pw.CharField(max_length=200)
+    task = pw.CharField(max_length=TASK_LENGTH)
     slot = pw.DoubleField()                                  # the minute, epoch seconds (UTC)
     job_id = pw.CharField(null=True, max_length=ID_LENGTH)   # None: skipped (first seen, or still running)
 
@@ -131,10 +132,8 @@ LOG = LogRow._meta.table_name
 WORKER = WorkerRow._meta.table_name
 STAT = StatRow._meta.table_name
 SLOT = SlotRow._meta.table_name
-# Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
-DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-SLOTS = [f"b{i}" for i in range(len(DURATION_BUCKETS) + 1)]
 STAT_SHARDS = 16
+_FINISHED = ", ".join(f"'{state}'" for state in sorted(FINISHED))  # the final states, as SQL literals
 
 
 def _triggers(database: pw.Database, channel: str | None) -> list[str]:
@@ -142,42 +141,35 @@ def _triggers(database: pw.Database, channel: str | None) -> list[str]:
     a reaper) or deletes it (pruning, purging), the totals move in its transaction. On
     PostgreSQL the same trigger also notifies ``channel`` with the id of every job that changed,
     and once per statement that inserted jobs (with an empty payload: a worker's doorbell)."""
-    finished = ", ".join(f"'{state}'" for state in sorted(FINISHED))
     took = "(new.finished_at - new.started_at)"
     slots = [f"case when {condition} then 1 else 0 end" for condition in _slot_conditions(took)]
     names = ", ".join(SLOTS)
+    sharded = _sharded(database)
+    key = "task, state, shard" if sharded else "task, state"
+    shard = f", mod(pg_backend_pid(), {STAT_SHARDS})" if sharded else ""  # no "%": the driver's placeholder
     count_finished = (
-        f"insert into {STAT} (task, state, count, deleted, timed, duration_sum, {names})"
-        f" values (new.task, new.state, 1, 0, case when new.started_at is null then 0 else 1 end,"
+        f"insert into {STAT} ({key}, count, deleted, timed, duration_sum, {names})"
+        f" values (new.task, new.state{shard}, 1, 0, case when new.started_at is null then 0 else 1 end,"
         f" coalesce({took}, 0), {', '.join(slots)})"
-        f" on conflict (task, state) do update set count = {STAT}.count + 1, timed = {STAT}.timed + excluded.timed,"
-        f" duration_sum = {STAT}.duration_sum + excluded.duration_sum, "
+        f" on conflict ({key}) do update set count = {STAT}.count + 1,"
+        f" timed = {STAT}.timed + excluded.timed, duration_sum = {STAT}.duration_sum + excluded.duration_sum, "
         + ", ".join(f"{slot} = {STAT}.{slot} + excluded.{slot}" for slot in SLOTS))
-    count_deleted = f"update {STAT} set deleted = deleted + 1 where task = old.task and state = old.state"
-    is_finishing = f"new.state in ({finished}) and old.state not in ({finished})"
+    count_deleted = (
+        f"insert into {STAT} ({key}, count, deleted, timed, duration_sum, {names})"
+        f" values (old.task, old.state{shard}, 0, 1, 0, 0, {', '.join('0' for _ in SLOTS)})"
+        f" on conflict ({key}) do update set deleted = {STAT}.deleted + 1")
+    is_finishing = f"new.state in ({_FINISHED}) and old.state not in ({_FINISHED})"
     if not isinstance(database, pw.PostgresqlDatabase):
         return [f"create trigger if not exists lilqueue_job_finished after update of state on {JOB}"
                 f" when {is_finishing} begin {count_finished}; end",
                 f"create trigger if not exists lilqueue_job_deleted after delete on {JOB}"
-                f" when old.state in ({finished}) begin {count_deleted}; end"]
+                f" when old.state in ({_FINISHED}) begin {count_deleted}; end"]
     if channel is None:
         raise TypeError("PostgreSQL's triggers need the channel to notify")
-    shard = f"mod(pg_backend_pid(), {STAT_SHARDS})"  # no "%": the driver reads it as a placeholder
-    count_finished = (
-        f"insert into {STAT} (task, state, shard, count, deleted, timed, duration_sum, {names})"
-        f" values (new.task, new.state, {shard}, 1, 0, case when new.started_at is null then 0 else 1 end,"
-        f" coalesce({took}, 0), {', '.join(slots)})"
-        f" on conflict (task, state, shard) do update set count = {STAT}.count + 1,"
-        f" timed = {STAT}.timed + excluded.timed, duration_sum = {STAT}.duration_sum + excluded.duration_sum, "
-        + ", ".join(f"{slot} = {STAT}.{slot} + excluded.{slot}" for slot in SLOTS))
-    count_deleted = (
-        f"insert into {STAT} (task, state, shard, count, deleted, timed, duration_sum, {names})"
-        f" values (old.task, old.state, {shard}, 0, 1, 0, 0, {', '.join('0' for _ in SLOTS)})"
-        f" on conflict (task, state, shard) do update set deleted = {STAT}.deleted + 1")
     return [
         "create or replace function lilqueue_job_changed() returns trigger language plpgsql as $$ begin"
         f" perform pg_notify('{channel}', coalesce(new.id, old.id));"
-        f" if tg_op = 'DELETE' then if old.state in ({finished}) then {count_deleted}; end if;"
+        f" if tg_op = 'DELETE' then if old.state in ({_FINISHED}) then {count_deleted}; end if;"
         f" elsif {is_finishing} then {count_finished}; end if;"
         " return null; end $$",
         f"create or replace trigger lilqueue_job_changed after update or delete on {JOB}"
@@ -201,10 +193,9 @@ def _backfill() -> str:
     """Totals of the finished jobs a database already holds when its stat table is created."""
     took = "(finished_at - started_at)"
     slots = [f"sum(case when {condition} then 1 else 0 end)" for condition in _slot_conditions(took)]
-    finished = ", ".join(f"'{state}'" for state in sorted(FINISHED))
     return (f"insert into {STAT} (task, state, count, deleted, timed, duration_sum, {', '.join(SLOTS)})"
             f" select task, state, count(*), 0, count(started_at), coalesce(sum({took}), 0), {', '.join(slots)}"
-            f" from {JOB} where state in ({finished}) group by task, state")
+            f" from {JOB} where state in ({_FINISHED}) group by task, state")
 
 
 def bound(database: pw.Database) -> dict[type[pw.Model], type[pw.Model]]:

@@ -2,7 +2,7 @@
 
     store = SqliteStore("app.db", name="lilqueue", synchronous="full", busy_timeout=10.0, ...)
 
-The transitions are in ``sql.py``; this file opens the file and says how SQLite begins a start
+The transitions are in ``statemachine.py``; this file opens the file and says how SQLite begins a start
 (concurrent starts share one commit: ``groupcommit``), reads, and fails. Writes begin IMMEDIATE
 (the database's default lock type), so two writers queue on SQLite's busy timeout instead of
 failing with "database is locked" when a read lock cannot be upgraded.
@@ -19,15 +19,15 @@ from typing import Any
 import peewee as pw
 from huey import Huey
 
-from ..errors import ConfigurationError, LilqueueError, StorageError
+from ..errors import LilqueueError, StorageError
 from . import schema
 from .base import MessageFactory, RulesOf
 from .commits import DataVersion
 from .groupcommit import GroupCommit
 from .history import History
 from .hueystorage import SharedSqliteStorage
-from .sql import SqlStore
 from .sqlitefile import open_database, use_wal
+from .statemachine import SqlStore
 
 
 class SqliteStore(SqlStore):
@@ -45,17 +45,11 @@ class SqliteStore(SqlStore):
         self._group = GroupCommit(self._starting, expected=(*self.conflict, LilqueueError))
         self.history = History(self.database, reading=self._reading, writing=self._writing,
                                minute=lambda seconds: pw.Cast(seconds / 60, "INTEGER"))
-        try:
+        with self._opening((sqlite3.Error, pw.DatabaseError)):
             use_wal(self.database, busy_timeout)
             schema.create(self.database)
             self.huey = Huey(name, results=False, utc=True, storage_class=SharedSqliteStorage,
                              database=self.database)
-        except (sqlite3.Error, pw.DatabaseError) as exc:
-            raise ConfigurationError(f"cannot open the job database {self.location!r}: {exc}") from exc
-        finally:
-            # No connection outlives setup: a process forked later must not inherit one.
-            self.database.close()
-            self.database.close_idle()
 
     @contextlib.contextmanager
     def _starting(self) -> Iterator[sqlite3.Cursor]:

@@ -1,6 +1,6 @@
 """Workers' rows and the reaping of dead workers' jobs, in SQL for every engine.
 
-    class SqlStore(Workers, base.Store): ...    # see sql.py for the rest of the state machine
+    class SqlStore(Workers, base.Store): ...    # see statemachine.py for the rest of the state machine
 
 A worker registers a row, beats its heartbeat into it and deletes it when it stops. A live worker
 reaps the jobs of workers whose heartbeat went stale; every update names the state and worker it

@@ -175,12 +175,12 @@ class Middleware:
         if not origin or origin not in self.cors_origins:
             return []
         return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
-                ("Access-Control-Expose-Headers", "Location, Retry-After")]
+                ("Access-Control-Expose-Headers", "Location, Retry-After, ETag")]
 
     def _preflight(self, start_response: Callable, cors: list[tuple[str, str]]) -> list[bytes]:
         start_response("204 No Content", [
             *cors, ("Access-Control-Allow-Methods", "GET, POST"),
-            ("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID"),
+            ("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID, If-Match, If-None-Match"),
             ("Access-Control-Max-Age", "600"), ("Cache-Control", "no-store")])
         return []
 

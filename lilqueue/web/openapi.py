@@ -14,11 +14,18 @@ PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas
 JOB = {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
 ID = {"name": "id", "in": "path", "required": True,
       "schema": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}}
+ETAG = {"ETag": {"description": "the job's version as an entity tag", "schema": {"type": "string"}}}
+
+
+def _condition(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string"}}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
     text = {400: "Bad request", 403: "Forbidden (cross-site, or refused by the authorize hook)",
             404: "No such job (or not yours)", 405: "Method not allowed", 409: "Conflict",
+            412: "If-Match names no current ETag of the job: nothing changed",
             411: "A chunked body on a server that does not decode chunked bodies",
             413: "Body too large", 415: "Not JSON", 422: "Arguments do not fit the task",
             429: "Too many waiting requests (see Retry-After)", 503: "Database unavailable"}
@@ -26,7 +33,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
 
 
 def _job_answer(status: int, description: str) -> dict[str, Any]:
-    return {str(status): {"description": description, "content": JOB}}
+    return {str(status): {"description": description, "content": JOB, "headers": ETAG}}
 
 
 def document(server: str, queue: Queue) -> dict[str, Any]:
@@ -52,18 +59,21 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
                               **_problems(400, 403, 404, 409, 411, 413, 415, 422, 503)}}},
             "/{id}": {"get": {
                 "summary": "Read a job; with since and wait, long-poll for its next change",
-                "operationId": "getJob", "parameters": poll,
+                "operationId": "getJob",
+                "parameters": [*poll, _condition("If-None-Match", "304 while the job is at this ETag")],
                 "responses": {"200": {"description": "The job. A long-poll this server cannot afford to hold is"
                                       " answered at once, with a Retry-After header (whole seconds): poll"
-                                      " again after it.", "content": JOB, "headers": {"Retry-After": {
+                                      " again after it.", "content": JOB, "headers": {**ETAG, "Retry-After": {
                                           "required": False, "schema": {"type": "integer", "minimum": 1}}}},
+                              "304": {"description": "Not modified (If-None-Match)", "headers": ETAG},
                               **_problems(400, 404, 429, 503)}}},
             "/{id}/cancel": {"post": {
-                "summary": "Cancel a job", "operationId": "cancelJob", "parameters": [ID],
+                "summary": "Cancel a job", "operationId": "cancelJob",
+                "parameters": [ID, _condition("If-Match", "cancel only while the job is at this ETag (else 412)")],
                 "requestBody": {"required": False, "content": {"application/json": {
                     "schema": {"type": "object"}}}},
                 "responses": {**_job_answer(202, "Canceled, or asked to stop"),
-                              **_problems(400, 403, 404, 409, 413, 415, 503)}}},
+                              **_problems(400, 403, 404, 409, 412, 413, 415, 503)}}},
             "/{id}/events": {"get": {
                 "summary": "Server-sent events: one event per job change, id = version",
                 "operationId": "jobEvents", "parameters": [ID, *poll[1:2],

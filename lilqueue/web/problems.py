@@ -18,7 +18,7 @@ try:
 except ImportError:
     psycopg = None
 
-from ..errors import Busy, InvalidArguments, JobFinished, JobNotFound, StorageError, UnknownTask, WrongState
+from ..errors import Busy, InvalidArguments, JobChanged, JobFinished, JobNotFound, StorageError, UnknownTask, WrongState
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -28,6 +28,7 @@ ERROR_STATUS: dict[type[BaseException], tuple[int, str, str]] = {
     InvalidArguments: (422, "invalid-arguments", "Invalid arguments"),
     JobNotFound: (404, "job-not-found", "Job not found"),
     JobFinished: (409, "job-finished", "Job already finished"),
+    JobChanged: (412, "precondition-failed", "Precondition failed"),
     WrongState: (409, "wrong-state", "Not in a state for this"),
     Busy: (429, "busy", "Too many jobs of this task"),
     StorageError: (503, "storage-unavailable", "Job database unavailable"),
@@ -85,6 +86,8 @@ def _detail(exc: BaseException) -> str:
         return "No job has this id."
     if isinstance(exc, JobFinished):
         return f"The job is already {exc.state}."
+    if isinstance(exc, JobChanged):
+        return "The job has changed since the version If-Match names; read it again."
     if isinstance(exc, WrongState):
         return f"The job is {exc.state}: {exc.detail}."
     if isinstance(exc, Busy):

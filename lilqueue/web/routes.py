@@ -22,7 +22,7 @@ import bottle
 from ..errors import JobNotFound, WaitersFull
 from ..job import Job
 from ..states import QUEUED
-from . import inputs, openapi, statuspage
+from . import conditional, inputs, openapi, statuspage
 from .holding import RETRY_UNHELD
 from .inputs import JSON_TYPE, SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
 from .longpoll import poll
@@ -73,8 +73,6 @@ class Routes:
         route("/<job_id>/events", "GET", self.events)
         route("/<job_id>/status", "GET", self.status)
 
-    # -- endpoints ------------------------------------------------------------------------
-
     def start(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ
         check_same_origin(environ, self.mw.cors_origins)
@@ -88,7 +86,7 @@ class Routes:
         if job.owner != owner and not self._allowed(environ, "view", job):
             raise Problem(409, "key-in-use", "Key in use", "Another job holds this key.")
         url = self._url(environ, job.id)
-        return _json(self._job_dict(environ, job), 202, Location=url)
+        return _json(self._job_dict(environ, job), 202, Location=url, ETag=conditional.etag(job))
 
     def get(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
@@ -98,7 +96,11 @@ class Routes:
         held = True
         if wait:
             job, held = poll(self.mw, environ, job, since, wait)
-        return _json(self._job_dict(environ, job)) if held else self._unheld(environ, job)
+        tag = conditional.etag(job)
+        if conditional.lists(environ.get("HTTP_IF_NONE_MATCH"), tag):
+            headers = {"ETag": tag} if held else {"ETag": tag, "Retry-After": str(RETRY_UNHELD)}
+            return bottle.HTTPResponse(status=304, headers=headers)
+        return _json(self._job_dict(environ, job), ETag=tag) if held else self._unheld(environ, job)
 
     def cancel(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
@@ -108,8 +110,10 @@ class Routes:
         if body is not None and not isinstance(body, dict):
             raise bad_request("The body must be empty or a JSON object.")
         job = self._viewable(environ, job_id, action="cancel")
-        job = self.queue.cancel(job.id)
-        return _json(self._job_dict(environ, job), 202)
+        # A finished job answers 409 whatever If-Match says (RFC 9110 §13.2.1).
+        version = None if job.finished else conditional.matched_version(environ.get("HTTP_IF_MATCH"), job)
+        job = self.queue.cancel(job.id, version=version)
+        return _json(self._job_dict(environ, job), 202, ETag=conditional.etag(job))
 
     def events(self, job_id: str) -> bottle.HTTPResponse:
         environ = bottle.request.environ
@@ -171,11 +175,9 @@ class Routes:
         # STATIC_MAX_AGE, and an unchanged file is answered 304 without a body.
         etag = f'"{hashlib.sha256(data).hexdigest()[:20]}"'
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={STATIC_MAX_AGE}"}
-        if etag in bottle.request.environ.get("HTTP_IF_NONE_MATCH", ""):
+        if conditional.lists(bottle.request.environ.get("HTTP_IF_NONE_MATCH"), etag):
             return bottle.HTTPResponse(status=304, headers=headers)
         return bottle.HTTPResponse(data, 200, {"Content-Type": STATIC[name], **headers})
-
-    # -- helpers --------------------------------------------------------------------------
 
     def _guard(self, callback: Callable) -> Callable:
         """Bottle plugin: problems for every error, and no connection left open per thread."""
@@ -214,7 +216,7 @@ class Routes:
 
     def _unheld(self, environ: dict, job: Job) -> bottle.HTTPResponse:
         """A long-poll this server cannot afford to hold: the job now, and when to ask again."""
-        return _json(self._job_dict(environ, job), **{"Retry-After": str(RETRY_UNHELD)})
+        return _json(self._job_dict(environ, job), **{"Retry-After": str(RETRY_UNHELD), "ETag": conditional.etag(job)})
 
     def _brief(self, environ: dict, job: Job, since: int | None, retry_ms: int) -> Iterator[bytes]:
         """An event stream that is not held: a reconnection delay, the job if newer, the end."""

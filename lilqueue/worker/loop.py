@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..context import CurrentJob
+from ..formats import count
 from ..settings import WORKER
 from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
 from ..store import DOORBELL_WAIT, Claim, Outcome
@@ -68,8 +69,6 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
 
-    # -- life cycle -----------------------------------------------------------------------
-
     def start(self) -> Worker:
         """Register and start the threads; returns at once."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -82,7 +81,7 @@ class Worker:
                                           daemon=True) for i in range(self.threads)]
         for thread in self._helpers + self._threads:
             thread.start()
-        log.info("worker %s started: %d threads on %s, tasks: %s", self.id, self.threads,
+        log.info("worker %s started: %s on %s, tasks: %s", self.id, count(self.threads, "thread"),
                  self._store.location, ", ".join(sorted(self.queue.tasks)) or "(none)")
         return self
 
@@ -141,8 +140,6 @@ class Worker:
         except self._errors as exc:
             log.error("job %s could not be handed back (%s); another worker will take it back",
                       running.claim.id, exc)
-
-    # -- executing ------------------------------------------------------------------------
 
     def _execute_loop(self) -> None:
         claim: Claim | None | bool = None
@@ -218,8 +215,6 @@ class Worker:
         else:
             log.info("job %s %s %s in %.3fs", claim.id, claim.task, outcome.state, took)
         return following
-
-    # -- monitoring -----------------------------------------------------------------------
 
     def _keep_alive(self) -> None:
         """Heartbeat and reaping, on a thread of their own: no other write of this worker's can

@@ -221,11 +221,27 @@ class ServerProcess:
 
 def messages_by_job(db_path: str) -> collections.Counter:
     """How many Huey messages (queued or scheduled) each job id has."""
+    return queued_and_messages(db_path)[1]
+
+
+def queued_and_messages(db_path: str) -> tuple[set[str], collections.Counter]:
+    """The ids of the queued jobs and the messages per job id, read in ONE snapshot: a commit of
+    a process killed a moment ago may still land, and it must land in both or in neither."""
+    conn = engines.connect(db_path)
     found: collections.Counter = collections.Counter()
-    for table in ("task", "schedule"):
-        for (data,) in rows(db_path, f"select data from {engines.huey_table(db_path, table)}"):
-            found[pickle.loads(data).id] += 1  # Huey's default serializer: a pickled Message
-    return found
+    try:
+        if engines.is_postgres(db_path):
+            conn.execute("begin isolation level repeatable read")
+        else:
+            conn.execute("begin")
+        queued = {r[0] for r in conn.execute("select id from lilqueue_job where state = 'queued'").fetchall()}
+        for table in ("task", "schedule"):
+            for (data,) in conn.execute(f"select data from {engines.huey_table(db_path, table)}").fetchall():
+                found[pickle.loads(data).id] += 1  # Huey's default serializer: a pickled Message
+        conn.execute("commit")
+    finally:
+        conn.close()
+    return queued, found
 
 
 def stray_tracebacks(log: str) -> list[str]:

@@ -6,13 +6,13 @@ refuses, and cannot find jobs by guessing ids."""
 from __future__ import annotations
 
 import http.client
-import re
 import secrets
 import time
 from urllib.parse import urlsplit
 
 import pytest
 
+from lilqueue.job import ID_PATTERN
 from tests.http_support import post_json, request, running
 from tests.reliability.support import rows
 
@@ -107,7 +107,7 @@ def test_job_ids_are_random_and_guessing_neighbours_finds_nothing(queue, base, f
            for i in range(200)]
     ids += [job.id for job in queue.start_many("add", [[i, 1] for i in range(800)])]
     assert len(set(ids)) == len(ids) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)
+    assert all(ID_PATTERN.fullmatch(i) for i in ids)
     differing = [sum(a != b for a, b in zip(x, y, strict=True)) for x, y in zip(ids, ids[1:], strict=False)]
     assert sum(differing) / len(differing) > 19  # random: 22 * 63/64 = 21.7 characters differ on average
     assert len({i[0] for i in ids}) > 50 and len({i[-2] for i in ids}) > 50

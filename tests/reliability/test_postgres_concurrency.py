@@ -1,5 +1,5 @@
 """Proofs under concurrency, on PostgreSQL only: there, unlike on SQLite, writers run side by side,
-and the state machine's guards (lilqueue/store/sql.py: every UPDATE names the state it leaves and
+and the state machine's guards (lilqueue/store/statemachine.py: every UPDATE names the state it leaves and
 acts on its row count) are what keeps jobs from being lost or run twice.
 
 - many real worker processes on one database: every job runs exactly once;
@@ -30,6 +30,9 @@ from lilqueue.store import Claim, Final, Outcome
 from tests import engines, tasks
 from tests.conftest import WorkerProcess, worker_starter
 from tests.reliability.support import check_killed_run, rows, start_recorded, stray_tracebacks, wait_until
+
+# Dozens of server connections each: one at a time under pytest-xdist, within max_connections (100).
+pytestmark = pytest.mark.xdist_group("postgres-connections")
 
 
 @pytest.fixture
@@ -81,8 +84,6 @@ def run_lines(pg_path: str) -> dict[str, list[tuple[int, str, int]]]:
     return found
 
 
-# -- a) many worker processes, one database -------------------------------------------------
-
 WORKERS, THREADS, JOBS = 4, 4, 5000
 
 
@@ -122,8 +123,6 @@ def test_four_worker_processes_of_four_threads_run_5000_jobs_each_exactly_once(p
                    jobs_per_process_min=min(per_process.values()), jobs_per_process_max=max(per_process.values()),
                    lost=len(lost), run_twice=len(twice))
 
-
-# -- b) worker processes killed with SIGKILL while others run and reap -----------------------
 
 def worker_id(pg_path: str, worker: WorkerProcess) -> str:
     return rows(pg_path, "select id from lilqueue_worker where pid = ?", (worker.pid,))[0][0]
@@ -174,8 +173,6 @@ def test_worker_processes_killed_mid_run_leave_nothing_running_and_lose_or_dupli
     figures.update(jobs=total, worker_processes=3, sigkills=kills, running_at_kill=len(running_at_kill),
                    **counted, reaped_by_surviving_workers=reaped_lines, left_running=0, jobs_lost=0, duplicates=0)
 
-
-# -- c) targeted races on the store API, threads of one process ------------------------------
 
 class Together:
     """Runs calls on threads of a pool, all released at once by a barrier, and counts the rounds

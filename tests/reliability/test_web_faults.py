@@ -8,7 +8,7 @@ import http.client
 import json
 import threading
 
-from tests.reliability.support import integrity, messages_by_job, rows, unfinished, wait_until
+from tests.reliability.support import integrity, queued_and_messages, rows, unfinished, wait_until
 
 CLIENTS = 8
 
@@ -51,8 +51,7 @@ def test_killing_the_web_process_during_a_burst_of_starts_loses_no_accepted_job(
         for client in clients:
             client.join(15)
 
-        queued = {r[0] for r in rows(db_path, "select id from lilqueue_job where state = 'queued'")}
-        messages = messages_by_job(db_path)
+        queued, messages = queued_and_messages(db_path)
         assert set(accepted) <= queued, "a job answered with 202 is missing"
         assert set(messages) == queued, "a job row without its message, or a message without its row"
         assert all(count == 1 for count in messages.values())

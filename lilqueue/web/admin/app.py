@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from ...errors import ConfigurationError, JobNotFound
 from ...job import Job
 from ...states import FAILED
+from .. import conditional
 from ..holding import RETRY_UNHELD
 from ..inputs import JSON_TYPE, MARK, check_id, poll_params
 from ..longpoll import poll, poll_change
@@ -143,8 +144,6 @@ class Admin:
     def _site(self, environ: dict) -> Site:
         return Site(environ.get("SCRIPT_NAME", "").rstrip("/"), self.versions, self.queue.heartbeat_timeout)
 
-    # -- pages ----------------------------------------------------------------------------
-
     def overview(self, environ: dict) -> Answer:
         site = self._site(environ)
         stats = self.queue.stats()
@@ -198,11 +197,9 @@ class Admin:
             raise not_found()
         etag = f'"{self.versions[name]}"'
         headers = [("ETag", etag), ("Cache-Control", f"public, max-age={STATIC_MAX_AGE}")]
-        if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+        if conditional.lists(environ.get("HTTP_IF_NONE_MATCH"), etag):
             return Answer(304, b"", headers)
         return Answer(200, self.files[name], [("Content-Type", STATIC[name]), *headers])
-
-    # -- actions --------------------------------------------------------------------------
 
     def act(self, environ: dict, job_id: str, action: str) -> Answer:
         check_id(job_id)
@@ -210,8 +207,6 @@ class Admin:
 
     def bulk(self, environ: dict) -> Answer:
         return _redirect(actions.bulk(self.mw, environ, self._site(environ).url("")))
-
-    # -- helpers --------------------------------------------------------------------------
 
     def _job(self, job_id: str) -> Job:
         check_id(job_id)

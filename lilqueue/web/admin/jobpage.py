@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...formats import age
 from ...job import Job
 from ...states import CANCELED, FAILED
-from .layout import Site, age, e, job_link, layout, pretty, state, when
+from .layout import Site, e, job_link, layout, pretty, state, when
 
 
 def page(site: Site, job: Job, *, flash: str = "") -> str:

@@ -1,5 +1,5 @@
 """What every dashboard page shares: the frame (head, navigation, the one stylesheet and
-script), the flash messages that follow an action, the error pages, and the small formatters.
+script), the flash messages that follow an action, the error pages, and the small HTML formatters.
 Every value taken from a job, a worker or a request is escaped here or by the caller with ``e``.
 
     site = Site(base="/jobs/admin", assets={"admin.css": "3f2a…"}, heartbeat_timeout=30.0)
@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from ...formats import utc
 from ...job import ID_PATTERN, Job
 from ..problems import Problem
 from .actions import BULK_LIMIT
@@ -129,42 +130,12 @@ def error_page(site: Site | None, status: int, title: str, detail: str) -> str:
     return layout(site, title, body + f'\n<p><a href="{e(site.url("/"))}">Back to the overview</a></p>')
 
 
-def moment(value: datetime | float | str | None) -> datetime | None:
-    """A datetime, epoch seconds or an ISO 8601 string (as ``queue.stats()`` gives) as a UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    elif not isinstance(value, datetime):
-        value = datetime.fromtimestamp(value, UTC)
-    return value.astimezone(UTC)
-
-
 def when(value: datetime | float | str | None) -> str:
     """A moment as ``<time>`` in UTC; a dash when there is none."""
-    at = moment(value)
+    at = utc(value)
     if at is None:
         return "–"
     return f'<time datetime="{e(at.isoformat())}">{at:%Y-%m-%d %H:%M:%S}</time>'
-
-
-def age(seconds: float | None) -> str:
-    """``4 s``, ``3 min``, ``2 h 5 min``, ``3 d 4 h``; a dash for None."""
-    if seconds is None:
-        return "–"
-    seconds = max(seconds, 0.0)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def pretty(value: Any) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ...formats import age, utc
 from ...job import Job
 from ...states import CANCELED, FAILED, STATES, SUCCEEDED
 from .actions import BULK_LIMIT, ELIGIBLE
 from .filters import MATCHING, Filters
-from .layout import REFRESH_SECONDS, Site, age, e, error_line, job_link, layout, moment, state, when
+from .layout import REFRESH_SECONDS, Site, e, error_line, job_link, layout, state, when
 
 THROUGHPUT = (SUCCEEDED, FAILED, CANCELED)  # stacked from the bottom, in this order
 BAR, GAP, HEIGHT = 9, 1, 60                 # the throughput strip, in SVG units
@@ -85,7 +86,7 @@ failures in 24 h: <strong data-failures-24h>{e(stats.get("failures_24h", 0))}</s
 
 
 def _clock(minute: Any) -> str:
-    at = moment(minute)
+    at = utc(minute)
     return "" if at is None else f"{at:%H:%M}"
 
 
@@ -123,7 +124,7 @@ def _next_run(task: Any) -> str:
     schedule = task.describe()["periodic"] if task is not None and task.periodic is not None else None
     if schedule is None:
         return ""
-    at = moment(schedule["next_run"])
+    at = utc(schedule["next_run"])
     return (f' <small class="next-run" title="{e(schedule["cron"])} ({e(schedule["timezone"])})">'
             f'next {at:%Y-%m-%d %H:%M} UTC</small>')
 

@@ -6,10 +6,10 @@ and see what the workers do.
     python -m lilqueue retry app:queue rLAqBFfzF8HX46O-kdAogw   # prints the new job's id
     python -m lilqueue purge app:queue --state failed --older-than 7d
 
-``cli.py`` adds the sub-commands with ``add_commands(subparsers)`` and, once it has loaded the
-queue, runs one with ``run(options, queue)``, which returns the exit code. Every error is one
-line on stderr that starts with ``lilqueue: ``; ``jobs``, ``show``, ``stats`` and ``workers``
-print JSON instead of text with ``--json``.
+``command.py`` adds the sub-commands with ``add_commands(subparsers)`` and, once it has loaded
+the queue, runs one with ``run(options, queue)``, which returns the exit code (``exits.py``).
+Every error is one line on stderr that starts with ``lilqueue: ``; ``jobs``, ``show``, ``stats``
+and ``workers`` print JSON instead of text with ``--json``.
 """
 
 from __future__ import annotations
@@ -21,40 +21,25 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from .errors import JobFinished, JobNotFound, LilqueueError, WrongState
-from .job import Job
-from .queue import Queue
-from .states import FINISHED, RUNNING, STATES
+from ..formats import age, count, iso
+from ..job import Job
+from ..queue import Queue
+from ..states import FINISHED, RUNNING, STATES
+from .exits import EXIT_FAILED, EXIT_OK, LEGEND, code_of, report
+from .loading import add_queue_argument
 
-EXIT_OK = 0
-EXIT_FAILED = 1       # the database refused, or the job's task is not registered in this app
-EXIT_USAGE = 2        # bad arguments, as for cli.py and argparse
-EXIT_NO_JOB = 4       # no job has the id given
-EXIT_WRONG_STATE = 5  # the job's state does not allow it: retry a running job, cancel a finished one
-
-# Checked in this order (ConfigurationError and InvalidArguments are ValueErrors and LilqueueErrors).
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (JobNotFound, EXIT_NO_JOB),
-    (JobFinished, EXIT_WRONG_STATE),
-    (WrongState, EXIT_WRONG_STATE),
-    (ValueError, EXIT_USAGE),
-    (LilqueueError, EXIT_FAILED),
-)
-
-EPILOG = """examples:
+EXAMPLES = """\
   python -m lilqueue jobs app:queue --state failed --limit 20
   python -m lilqueue jobs app:queue --before rLAqBFfzF8HX46O-kdAogw   (the page after that job)
   python -m lilqueue show app:queue rLAqBFfzF8HX46O-kdAogw
   python -m lilqueue retry app:queue rLAqBFfzF8HX46O-kdAogw
   python -m lilqueue purge app:queue --state failed --older-than 7d
   python -m lilqueue stats app:queue --json
-
-exit codes: 0 done, 1 the database refused (or the job's task is not registered),
-            2 bad arguments, 3 no such queue, 4 no such job, 5 the job's state does not allow it
 """
+EPILOG = "examples:\n" + EXAMPLES + "\n" + LEGEND
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -100,13 +85,12 @@ def run(options: argparse.Namespace, queue: Queue) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:
-        code = next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), None)
+        code = code_of(exc)
         if code is None and isinstance(exc, queue.store.errors):
             code = EXIT_FAILED
         if code is None:
             raise
-        print(f"lilqueue: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return code
+        return report(exc, code)
     return EXIT_OK
 
 
@@ -137,7 +121,7 @@ def _show(queue: Queue, options: argparse.Namespace) -> None:
     state = job.state + (" (cancel requested)" if job.cancel_requested and job.state == RUNNING else "")
     finished = _when(job.finished_at)
     if job.finished_at and job.started_at:
-        finished += f" (took {_age((job.finished_at - job.started_at).total_seconds())})"
+        finished += f" (took {age((job.finished_at - job.started_at).total_seconds())})"
     fields = [("id", job.id), ("task", job.task), ("state", state), ("attempts", job.attempts),
               ("args", json.dumps(job.args)), ("kwargs", json.dumps(job.kwargs)),
               ("owner", job.owner), ("key", job.key), ("retry_of", job.retry_of),
@@ -145,7 +129,7 @@ def _show(queue: Queue, options: argparse.Namespace) -> None:
               ("finished", finished),
               ("progress", _progress(job)),
               ("result", json.dumps(job.result) if job.state == "succeeded" else None),
-              ("logs", _count(len(job.logs), "line") + (f" ({job.logs_dropped} older dropped)"
+              ("logs", count(len(job.logs), "line") + (f" ({job.logs_dropped} older dropped)"
                                                          if job.logs_dropped else ""))]
     for name, value in fields:
         print(f"{name:<9} {'-' if value is None or value == '' else value}")
@@ -183,7 +167,7 @@ def _stats(queue: Queue, options: argparse.Namespace) -> None:
     now = stats["throughput"][-1]
     live = sum(worker["live"] for worker in stats["workers"])
     print()
-    print(f"oldest queued    {'none queued' if oldest is None else _age(oldest) + ' ago'}")
+    print(f"oldest queued    {'none queued' if oldest is None else age(oldest) + ' ago'}")
     print(f"failures (24 h)  {stats['failures_24h']}")
     print(f"last 60 min      {_finished(hour)} ({sum(hour.values()) / 60:.1f}/min)")
     print(f"this minute      {_finished(now)}")
@@ -202,7 +186,7 @@ def _workers(queue: Queue, options: argparse.Namespace) -> None:
 def _print_workers(queue: Queue, workers: list[dict[str, Any]], indent: str = "") -> None:
     for worker in workers:
         print(f"{indent}{worker['id']}  {worker['hostname']}  pid={worker['pid']}  threads={worker['threads']}"
-              f"  started {_when(worker['started_at'])}  heartbeat {_age(worker['heartbeat_age'])} ago"
+              f"  started {_when(worker['started_at'])}  heartbeat {age(worker['heartbeat_age'])} ago"
               f"  running={len(worker['running'])}" + ("" if worker["live"] else "  (silent: presumed dead)"))
         for job in worker["running"]:
             print(f"{indent}  {job['id']}  {job['task']}  since {_when(job['started_at'])}")
@@ -218,7 +202,7 @@ def _purge(queue: Queue, options: argparse.Namespace) -> None:
     older_than = None if options.all else parse_duration(options.older_than)
     deleted = queue.purge(**({"states": options.state} if options.state else {}), older_than=older_than,
                           task=options.task)
-    print(f"{_count(deleted, 'job')} deleted")
+    print(f"{count(deleted, 'job')} deleted")
 
 
 VERBS: dict[str, Callable[[Queue, argparse.Namespace], None]] = {
@@ -230,7 +214,7 @@ VERBS: dict[str, Callable[[Queue, argparse.Namespace], None]] = {
 def _verb(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=help, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
+    add_queue_argument(parser)
     return parser
 
 
@@ -262,10 +246,6 @@ def _progress(job: Job) -> str | None:
     return f"{text} {progress.message or ''}".strip()
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= ERROR_WIDTH else text[:ERROR_WIDTH - 3] + "..."
@@ -273,19 +253,4 @@ def _short(text: str) -> str:
 
 def _when(moment: datetime | str | None) -> str | None:
     """To the second, in UTC: one word, so that ``jobs`` lines split into columns."""
-    if isinstance(moment, str):  # ISO 8601, as stats() gives it
-        moment = datetime.fromisoformat(moment)
-    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _age(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, hours, days = int(seconds // 60), int(seconds // 3600), int(seconds // 86400)
-    if seconds < 3600:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    if seconds < 86400:
-        return f"{hours}h{minutes % 60:02d}m"
-    return f"{days}d{hours % 24:02d}h"
+    return iso(moment, "seconds")

@@ -3,7 +3,7 @@
     class SqliteStore(SqlStore): ...   # how to begin a start, dequeue, translate errors
 
 Statements use ``?`` placeholders; an engine whose driver wants another style converts them in
-``_execute``. Each transition is one short transaction on the calling thread's connection.
+``_execute`` (``statements.in_style``). Each transition is one short transaction on the calling thread's connection.
 
 SQLite has one writer at a time; PostgreSQL runs writers side by side. So no transition reads a
 state and then writes on the strength of it: every UPDATE names the state it leaves (``... WHERE
@@ -27,7 +27,7 @@ from typing import Any
 
 from huey.utils import utcnow
 
-from ..errors import JobFinished, JobNotFound
+from ..errors import JobChanged, JobFinished, JobNotFound
 from ..job import Job
 from ..states import CANCELED, FINISHED, QUEUED, RUNNING, STOP_CANCELED, STOP_LOST
 from . import base, schema
@@ -54,8 +54,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         self._rules_of = rules_of or (lambda task: Rules())
         self.parents = Parents(self)
 
-    # -- what each engine provides --------------------------------------------------------
-
     def _starting(self) -> contextlib.AbstractContextManager:
         """The write transaction of a start; yields a driver cursor."""
         raise NotImplementedError
@@ -73,8 +71,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
 
     def _executemany(self, cursor: Any, sql: str, rows: list) -> None:
         raise NotImplementedError
-
-    # -- starting -------------------------------------------------------------------------
 
     def insert(self, new: NewJob) -> Job | None:
         """Write the row and its message in one transaction; returns the unfinished job that
@@ -141,8 +137,6 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         """A statement in the driver's placeholder style (``?`` here)."""
         return sql
 
-    # -- reading --------------------------------------------------------------------------
-
     def get(self, job_id: str) -> Job:
         with self._reading():
             # Columns by name: PostgreSQL's prepared "select *" fails once a newer lilqueue adds one.
@@ -177,43 +171,44 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         ).fetchall()
         return {QUEUED: 0, RUNNING: 0, **dict(rows)}
 
-    # -- canceling ------------------------------------------------------------------------
-
-    def cancel(self, job_id: str, now: float) -> Job:
+    def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
         with self._writing():
-            while not self._cancel_once(job_id, now):
+            while not self._cancel_once(job_id, now, version):
                 pass  # requeued (a retry) between our two updates: cancel it as queued
         return self.get(job_id)
 
-    def _cancel_once(self, job_id: str, now: float) -> bool:
+    def _cancel_once(self, job_id: str, now: float, version: int | None) -> bool:
+        # A conditional cancel (If-Match) names the version in each guarded UPDATE: no read-then-write.
+        at = "" if version is None else " and version = ?"
+        expected = () if version is None else (version,)
         with self.database.atomic():
-            if self.parents.cancel(job_id, now):  # a pipeline or a batch: its children, then itself
+            if self.parents.cancel(job_id, now, version):  # a pipeline or a batch: its children, then itself
                 return True
             # Its message stays in Huey's table; the claim finds the row canceled and skips it.
             row = self._execute(f"update {JOB} set state = ?, cancel_requested = 1, finished_at = ?,"
-                                " version = version + 1 where id = ? and state = ? returning parent, step",
-                                (CANCELED, now, job_id, QUEUED)).fetchone()
+                                f" version = version + 1 where id = ? and state = ?{at} returning parent, step",
+                                (CANCELED, now, job_id, QUEUED, *expected)).fetchone()
             if row is not None:
                 if row[0]:
                     self.parents.ended(row[0], row[1], CANCELED, None, None, now)
                 return True
             if self._execute(f"update {JOB} set cancel_requested = 1, version = version + 1"
-                             " where id = ? and state = ? and cancel_requested = 0",
-                             (job_id, RUNNING)).rowcount:
+                             f" where id = ? and state = ? and cancel_requested = 0{at}",
+                             (job_id, RUNNING, *expected)).rowcount:
                 return True
-            row = self._execute(f"select state from {JOB} where id = ?", (job_id,)).fetchone()
+            row = self._execute(f"select state, version from {JOB} where id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         if row[0] in FINISHED:
             raise JobFinished(job_id, row[0])
+        if version is not None and row[1] != version:
+            raise JobChanged(job_id, version, row[1])
         return row[0] == RUNNING  # its cancel was requested already
 
     def cancel_requests(self, worker: str) -> list[str]:
         return [r[0] for r in self._execute(
             f"select id from {JOB} where worker = ? and state = '{RUNNING}' and cancel_requested = 1",
             (worker,)).fetchall()]
-
-    # -- running --------------------------------------------------------------------------
 
     def claim(self, worker: str, now: float) -> Claim | None | bool:
         """Take the next message and mark its job running, in one transaction. Returns None when

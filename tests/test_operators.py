@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from lilqueue.commands import parse_duration
+from lilqueue.cli.operators import parse_duration
 from lilqueue.job import ID_PATTERN
 from tests.conftest import ROOT, wait_for
 

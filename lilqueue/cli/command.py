@@ -1,0 +1,59 @@
+"""``python -m lilqueue``: the parser of every verb, and ``main``, which loads the queue a verb
+names, runs the verb and returns its exit code.
+
+    python -m lilqueue worker app:queue --threads 4    # processes.py: worker, serve
+    python -m lilqueue jobs app:queue --state failed   # operators.py: jobs, show, retry, ...
+    python -m lilqueue bench --quick                   # lilqueue.bench, imported for it alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from ..errors import QueueNotFound
+from . import operators, processes
+from .exits import EXIT_NO_QUEUE, LEGEND, report
+from .loading import load_queue
+
+DESCRIPTION = "Background jobs with live progress, on a SQLite file or on PostgreSQL."
+EPILOG = ("examples:\n" + processes.EXAMPLES + operators.EXAMPLES + "  python -m lilqueue bench --quick\n\n"
+          + LEGEND)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lilqueue", epilog=EPILOG, description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    processes.add_commands(commands)
+    operators.add_commands(commands)
+    bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey, PostgresHuey)"
+                                                  " side by side")
+    bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
+    bench.add_argument("--engine", choices=("auto", "sqlite", "postgres", "both"), default=None,
+                       help="auto (default): SQLite, and PostgreSQL too when a server answers")
+    bench.add_argument("--postgres", metavar="URL", default=None,
+                       help="the PostgreSQL server (default: $LILQUEUE_BENCH_POSTGRES, else 127.0.0.1:5432)")
+    bench.add_argument("--json", metavar="FILE", dest="json_path", default=None,
+                       help="also write every figure to FILE as JSON (-: standard output, the tables to stderr)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv``), run the verb; returns the exit code."""
+    options = build_parser().parse_args(argv)
+    logging.basicConfig(level=options.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if options.command == "bench":
+        from ..bench import main as bench
+        return bench(quick=options.quick, engine=options.engine, postgres=options.postgres,
+                     json_path=options.json_path)
+    try:
+        queue = load_queue(options.queue)
+    except QueueNotFound as exc:
+        return report(exc, EXIT_NO_QUEUE)
+    if options.command in processes.VERBS:
+        return processes.run(options, queue)
+    return operators.run(options, queue)
