@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from ..job import Job
+from ..job import PIPELINE, Job
 from ..states import QUEUED, SUCCEEDED
 
 REFRESH_SECONDS = 2
@@ -40,7 +40,7 @@ pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
 <p>State: <span class="state" id="state">{state}</span>{canceling}</p>
 <p>{bar} <span id="percent">{percent}</span></p>
 <p id="message">{message}</p>
-{outcome}
+{flow}{outcome}
 {next_link}<h2>Log</h2>
 <ul id="logs">
 {logs}
@@ -79,11 +79,24 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         refresh=refresh,
         task=escape(job.task), state=escape(job.state), job_id=escape(job.id), version=job.version,
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
-        bar=_bar(job, stalled), percent=escape(percent), message=escape(message), outcome=outcome,
+        bar=_bar(job, stalled), percent=escape(percent), message=escape(message), flow=_flow(job), outcome=outcome,
         next_link=f'<p><a href="{escape(next_url)}">Continue</a></p>\n' if ended else "",
         logs=logs, dropped=f"<p>{job.logs_dropped} older lines dropped.</p>" if job.logs_dropped else "",
         refresh_note="" if job.finished else f"This page reloads every {REFRESH_SECONDS} s.",
     )
+
+
+def _flow(job: Job) -> str:
+    """A pipeline's steps or a batch's children under its card, each linked to its own page."""
+    flow = job.flow
+    if flow is None:
+        return ""
+    items = "\n".join(f'<li class="child-{escape(child.state or "waiting")}"><a href="../{escape(child.id)}/status">'
+                      f"{escape(child.task)}</a>: {escape(child.state or 'waiting')}</li>" for child in flow.children)
+    listed = sum(1 for child in flow.children if child.step < flow.total)
+    more = f"<li>… {flow.total - listed} more</li>\n" if flow.total > listed else ""
+    title = "Steps" if flow.kind == PIPELINE else f"Children: {flow.done} of {flow.total} done, {flow.failed} failed"
+    return f'<h2>{title}</h2>\n<ol id="children">\n{items}\n{more}</ol>\n'
 
 
 def _bar(job: Job, stalled: bool) -> str:

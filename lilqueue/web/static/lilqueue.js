@@ -181,6 +181,36 @@ function renderLogs(list, job, state) {
   if (following) list.scrollTop = list.scrollHeight;
 }
 
+// A pipeline's or a batch's own job (job.flow) lists its steps or children under its card, in
+// the container's [data-lilqueue-children] list, or in one appended to the container.
+function renderChildren(container, job) {
+  const flow = job.flow;
+  let list = container.querySelector("[data-lilqueue-children]");
+  if (!flow) return list?.replaceChildren();
+  if (!list) {
+    list = document.createElement("ol");
+    list.dataset.lilqueueChildren = "";
+    list.className = "lilqueue-children";
+    container.append(list);
+  }
+  const items = flow.children.map((child) => {
+    const item = document.createElement("li");
+    const state = child.state || "waiting";  // null: a later step, not started yet
+    item.className = `lilqueue-child lilqueue-child-${state}`;
+    Object.assign(item.dataset, { state, job: child.id, step: String(child.step) });
+    item.textContent = `${child.task}: ${state}`;
+    return item;
+  });
+  const listed = flow.children.filter((child) => child.step < flow.total).length;
+  if (flow.kind === "batch" && flow.total > listed) {
+    const more = document.createElement("li");
+    more.className = "lilqueue-child lilqueue-child-more";
+    more.textContent = `… ${flow.total - listed} more (${flow.done} of ${flow.total} done, ${flow.failed} failed)`;
+    items.push(more);
+  }
+  list.replaceChildren(...items);
+}
+
 // Queued with no worker alive, for longer than a worker would take to pick the job up.
 const stalled = (job, state) => job.state === "queued" && job.no_worker === true && state.graceOver;
 
@@ -204,6 +234,7 @@ function render(container, job, state) {
     : job.progress?.message || (job.cancel_requested && !final ? "canceling…" : "") || waitingUntil(job));
   const logs = find("logs");
   if (logs) renderLogs(logs, job, state);
+  renderChildren(container, job);
   show(find("result"), job.state === "succeeded" ? state.formatResult(job.result, job) : "");
   show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : state.problem);
   const button = find("cancel");
@@ -226,7 +257,8 @@ function fail(container, error, job, state) {
 /**
  * Show a job in a container: <progress data-lilqueue-progress>, elements marked
  * data-lilqueue-state / -percent / -message / -result / -error, a list data-lilqueue-logs
- * and a button data-lilqueue-cancel. Dispatches lilqueue:update, lilqueue:done and
+ * and a button data-lilqueue-cancel; a pipeline's steps or a batch's children are listed in an
+ * element data-lilqueue-children (an <ol> appended to the container when it has none). Dispatches lilqueue:update, lilqueue:done and
  * lilqueue:error (bubbling, `event.detail.job`). Binding the container again stops the old job's updates.
  * A job still queued 3 s after bind while the server reports `no_worker` shows "waiting for a worker"
  * as its message and a still bar; `container.dataset.noWorker` is "true" while that hint is shown.
