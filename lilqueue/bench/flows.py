@@ -68,6 +68,7 @@ def watch_in_process(queue: Queue, parent: str, watchers: int, seconds: float) -
 
     def follow(i: int) -> None:
         job = queue.get(parent)
+        queue.store.close()  # as a web request does before it waits: no pooled connection per waiter
         while time.monotonic() < until and not job.finished:
             newer = watcher.wait(job, job.version, max(until - time.monotonic(), 0.01))
             if newer is not None:
