@@ -281,3 +281,17 @@ def test_a_conditional_cancel_of_a_flow_that_moved_on_changes_nothing(queue, db_
     assert [st for _, _, st, _ in children_of(db_path, job.id)] == ["canceled", "queued"]
     assert queue.cancel(job.id, version=queue.get(job.id).version).state == "canceled"
     assert [st for _, _, st, _ in children_of(db_path, job.id)] == ["canceled", "canceled"]
+
+
+def test_a_child_claimed_after_its_flows_cancel_was_requested_is_canceled_unrun(queue, db_path, start_worker):
+    # The moment a step is written just as its pipeline is canceled, played by hand: the cancel is
+    # requested on the parent, its child still queued. The claim must not run it.
+    job = queue.tasks["relay"].batch([(1, 0), (2, 0)])
+    engines.sql(db_path, "update lilqueue_job set cancel_requested = 1 where id = ?", (job.id,))
+    start_worker()
+    done = queue.wait(job.id, timeout=20)
+    assert done.state == "canceled"
+    assert [(st, attempts) for st, attempts in engines.sql(
+        db_path, "select state, attempts from lilqueue_job where parent = ? order by step", (job.id,))] == \
+        [("canceled", 0), ("canceled", 0)]
+    assert runs(db_path) == {}

@@ -83,14 +83,17 @@ class Parents:
         """A worker just marked ``child`` running: the parent runs too (a pipeline's readers see
         which step, anew). False, and the child canceled unrun, when the parent is being
         canceled: a step started in the moment its pipeline was canceled does not run."""
-        if self._execute(f"update {JOB} set state = ?, started_at = coalesce(started_at, ?), version = version + 1"
-                         f" where id = ? and {UNFINISHED} and cancel_requested = 0"
-                         f" and (state = '{QUEUED}' or kind = '{PIPELINE}') returning id",
-                         (RUNNING, now, parent)).fetchone():
-            return True
-        row = self._execute(f"select state, cancel_requested from {JOB} where id = ?", (parent,)).fetchone()
-        if row is None or (row[0] == RUNNING and not row[1]):
-            return True  # a batch that runs already (or a parent deleted)
+        row = self._execute(f"select state, cancel_requested, kind from {JOB} where id = ?", (parent,)).fetchone()
+        if row is None:
+            return True  # the parent was deleted: the child runs on its own
+        state, cancel_requested, kind = row
+        if not cancel_requested and state not in FINISHED:
+            if state == RUNNING and kind != PIPELINE:
+                return True  # a batch that runs already: one read per child, no write
+            if self._execute(f"update {JOB} set state = ?, started_at = coalesce(started_at, ?),"
+                             f" version = version + 1 where id = ? and {UNFINISHED} and cancel_requested = 0",
+                             (RUNNING, now, parent)).rowcount:
+                return True
         self._execute(f"update {JOB} set state = ?, finished_at = ?, worker = null, started_at = null,"
                       " attempts = attempts - 1, cancel_requested = 1, version = version + 1 where id = ?",
                       (CANCELED, now, child))
@@ -117,6 +120,8 @@ class Parents:
     def ended(self, parent: str, step: int, state: str, result: str | None,
               error: tuple[str, str, str | None] | None, now: float) -> None:
         """A child ended (``result``: its JSON; ``error``: type, message, traceback)."""
+        if self._items_ended(parent, 1, 0 if state == SUCCEEDED else 1, now, item=step):
+            return  # an item of a running batch, counted: the common case, in one statement
         row = self._execute(f"select kind, children from {JOB} where id = ?", (parent,)).fetchone()
         if row is None:
             return  # the parent was deleted
@@ -125,8 +130,6 @@ class Parents:
             self._step_ended(parent, step, state, result, error, now)
         elif step >= total:
             self._then_ended(parent, state, result, error, now)
-        else:
-            self._items_ended(parent, 1, 0 if state == SUCCEEDED else 1, now)
 
     def cancel(self, parent: str, now: float, version: int | None = None) -> bool:
         """Cancel ``parent`` if it is an unfinished pipeline or batch (False otherwise: not a
@@ -210,14 +213,19 @@ class Parents:
             self._finish(parent, FAILED, now, error=("Canceled", f"step {step + 1} of {total} ({task}) was canceled",
                                                      None), done=step + 1, failed=1)
 
-    def _items_ended(self, parent: str, count: int, failed: int, now: float) -> None:
+    def _items_ended(self, parent: str, count: int, failed: int, now: float, item: int | None = None) -> bool:
+        """Count ``count`` ended items of a batch (``item``: the one that ended, when not known
+        to be one); False when nothing was counted: not a batch's item, or the batch ended."""
         row = self._execute(
             f"update {JOB} set children_done = children_done + ?, children_failed = children_failed + ?,"
-            f" current = children_done + ?, version = version + 1 where id = ? and {UNFINISHED}"
+            f" current = children_done + ?, version = version + 1 where id = ? and kind = '{BATCH}'"
+            f" and children > ? and {UNFINISHED}"
             " returning children, children_done, children_failed, cancel_requested, plan, owner",
-            (count, failed, count, parent)).fetchone()
-        if row is None or row[1] < row[0]:
-            return  # finished already (canceled), or children still to end
+            (count, failed, count, parent, -1 if item is None else item)).fetchone()
+        if row is None:
+            return False
+        if row[1] < row[0]:
+            return True  # children still to end
         total, _, failures, cancel_requested, plan, owner = row
         then = json.loads(plan).get("then")
         if cancel_requested:
@@ -229,6 +237,7 @@ class Parents:
             self._execute(f"update {JOB} set message = ? where id = ?", (f"then: {then['task']}", parent))
         else:
             self._finish(parent, SUCCEEDED, now, result=json.dumps(self._results(parent, total)))
+        return True
 
     def _then_ended(self, parent: str, state: str, result: str | None,
                     error: tuple[str, str, str | None] | None, now: float) -> None:
