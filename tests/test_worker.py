@@ -403,3 +403,14 @@ def test_a_worker_runs_inside_the_app_process_with_start_and_stop(queue, db_path
         worker.stop()
     assert results == [0, 2, 4, 6, 8, "spun"]
     assert worker_count(db_path) == 0
+
+
+def test_a_worker_on_a_host_with_a_63_character_name_registers_and_runs_jobs(queue, db_path):
+    from lilqueue.worker.loop import new_worker_id
+
+    host = "import-service-7d9f8b6c5d-" + "x" * 37  # a Kubernetes pod name: 63 characters
+    worker_id = new_worker_id(host, 4_194_304)
+    assert len(worker_id) <= 64 and worker_id.startswith("import-service-") and worker_id.count(":") == 2
+    queue.store.register(worker_id, host, 4_194_304, 1, time.time())
+    assert engines.sql(db_path, "select hostname from lilqueue_worker where id = ?", (worker_id,)) == [(host,)]
+    assert new_worker_id(host, 1) != new_worker_id(host, 1)  # the random part tells two apart

@@ -23,7 +23,7 @@ from ..context import CurrentJob
 from ..formats import count
 from ..settings import WORKER
 from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
-from ..store import DOORBELL_WAIT, Claim, Outcome
+from ..store import DOORBELL_WAIT, WORKER_LENGTH, Claim, Outcome
 from .attempt import attempt, with_retry
 from .isolation import run_in_child
 from .schedule import TICK, Schedule
@@ -41,6 +41,13 @@ UNPARK_EVERY = 5.0         # the safety net of concurrency limits (see Store.rel
 STALE_AFTER = 0.75
 HELPERS = 3                # connections besides the threads': monitor, heartbeat, a hand-back
 RETRY_STORAGE = 1.0        # pause after a failed write (disk full, read-only), then retry
+
+
+def new_worker_id(hostname: str, pid: int) -> str:
+    """``host:pid:random``, the host name cut so that the id fits its column: a Kubernetes pod
+    name alone may have 63 characters (the whole name stays in the worker's hostname column)."""
+    tail = f":{pid}:{secrets.token_hex(3)}"
+    return hostname[:WORKER_LENGTH - len(tail)] + tail
 
 
 @dataclass
@@ -71,7 +78,7 @@ class Worker:
 
     def start(self) -> Worker:
         """Register and start the threads; returns at once."""
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.id = new_worker_id(socket.gethostname(), os.getpid())
         self._store.reserve(self.threads + HELPERS)
         self._store.register(self.id, socket.gethostname(), os.getpid(), self.threads, time.time())
         self._reap()
