@@ -16,6 +16,9 @@ from .errors import StorageError as StorageError
 from .errors import UnknownTask as UnknownTask
 from .errors import WaitersFull as WaitersFull
 from .errors import WrongState as WrongState
+from .flows import Pipeline as Pipeline
+from .job import Child as Child
+from .job import Flow as Flow
 from .job import Job as Job
 from .job import JobError as JobError
 from .job import LogLine as LogLine
@@ -30,9 +33,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CANCELED", "FAILED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
-    "Busy", "Canceled", "ConfigurationError", "CurrentJob", "InvalidArguments", "Job", "JobError",
-    "JobChanged", "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Progress", "Queue",
-    "QueueNotFound", "Retry", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "WrongState",
+    "Busy", "Canceled", "Child", "ConfigurationError", "CurrentJob", "Flow", "InvalidArguments", "Job", "JobError",
+    "JobChanged", "JobFinished", "JobNotFound", "LilqueueError", "LogLine", "Middleware", "Pipeline", "Progress",
+    "Queue", "QueueNotFound", "Retry", "StorageError", "Task", "UnknownTask", "WaitersFull", "Worker", "WrongState",
     "current_job",
     "__version__",
 ]
