@@ -123,19 +123,33 @@ def measure_enqueue(make: Make, count: int, label: str, kind: str, threads: int 
             start = lambda: contestant.huey.enqueue(wrapper())  # noqa: E731
         each = count // threads
         ready = threading.Barrier(threads + 1)
+        stop = threading.Event()
 
         def starter() -> None:
-            ready.wait()
+            try:
+                ready.wait()
+            except threading.BrokenBarrierError:
+                return
             for _ in range(each):
+                if stop.is_set():
+                    return
                 start()
 
         starters = [threading.Thread(target=starter) for _ in range(threads)]
         for thread in starters:
             thread.start()
-        ready.wait()
-        began = time.perf_counter()
-        for thread in starters:
-            thread.join()
+        try:
+            ready.wait()
+            began = time.perf_counter()
+            for thread in starters:
+                thread.join()
+        finally:
+            # A SIGTERM lands in this thread: the starters finish their start in flight and
+            # stop before the contestant's cleanup drops the database under them.
+            stop.set()
+            ready.abort()
+            for thread in starters:
+                thread.join()
         return each * threads / (time.perf_counter() - began)
 
 
