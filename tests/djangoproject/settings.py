@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -30,3 +31,5 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/login/"
 
 LILQUEUE = {"DATABASE": os.environ["LILQUEUE_TEST_DB"]} if "LILQUEUE_TEST_DB" in os.environ else {}
+if "LILQUEUE_TEST_SETTINGS" in os.environ:  # the checks' tests: LILQUEUE as JSON
+    LILQUEUE = json.loads(os.environ["LILQUEUE_TEST_SETTINGS"])
