@@ -98,3 +98,13 @@ def test_manage_py_check_reports_bad_lilqueue_settings_as_system_check_errors(tm
     assert "lilqueue.E003" in check({"DATABASE": "mysql://db/app"}).stderr
     assert check({"RETENTION": 3600, "HOLD": 4}).returncode == 0
     assert os.path.exists(tmp_path / "lilqueue.sqlite3")  # no DATABASE: beside Django's SQLite file
+
+
+@pytest.mark.sqlite_only
+def test_djangos_test_runner_runs_each_job_at_once_with_lilqueue_immediate(tmp_path):
+    site = Site(tmp_path, migrate=False)
+    env = dict(site.env, LILQUEUE_TEST_SETTINGS=json.dumps({"IMMEDIATE": True}))
+    done = site.manage("test", "tests.djangoproject.shop", "-v", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Ran 2 tests" in done.stderr
+    assert not os.path.exists(tmp_path / "lilqueue.sqlite3")  # immediate mode never opened the queue's file

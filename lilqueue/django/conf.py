@@ -15,6 +15,7 @@ PostgreSQL gets the same database, schema ``lilqueue``. Any other engine needs `
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +114,11 @@ def database(config: dict) -> str:
     return location
 
 
+@functools.cache
 def default_database() -> str:
     """``lilqueue.sqlite3`` beside Django's SQLite file, or Django's PostgreSQL database in
-    schema ``lilqueue``."""
+    schema ``lilqueue``. Read once, when Django starts: the test runner later renames
+    Django's database (an in-memory one for SQLite), not the queue's."""
     django_db = getattr(settings, "DATABASES", {}).get("default", {})
     engine, name = django_db.get("ENGINE", ""), django_db.get("NAME")
     if engine.endswith("sqlite3") and name and not str(name).startswith((":memory:", "file:")):
