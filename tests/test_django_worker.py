@@ -94,6 +94,9 @@ def test_manage_py_check_reports_bad_lilqueue_settings_as_system_check_errors(tm
                      "retention must be seconds > 0", "hold must be", "lilqueue.E005", "cannot import 'no.such.hook'"):
         assert expected in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+    worker = site.manage("lilqueue", "worker", env=dict(site.env, LILQUEUE_TEST_SETTINGS='{"COLOR": 1}'))
+    assert (worker.returncode, worker.stderr) == (2, "lilqueue: unknown LILQUEUE option(s): COLOR"
+                                                     " (python manage.py check lists them all)\n")
     assert "lilqueue.E001" in check(["not", "a", "dict"]).stderr
     assert "lilqueue.E003" in check({"DATABASE": "mysql://db/app"}).stderr
     assert check({"RETENTION": 3600, "HOLD": 4}).returncode == 0
