@@ -1,0 +1,1 @@
+"""Notes whose words a task counts through the ORM."""
