@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib
 
 try:
-    api = importlib.import_module("django.tasks")
+    api = importlib.import_module(SOURCE := "django.tasks")
 except ImportError:
-    api = importlib.import_module("django_tasks")
-
-SOURCE = api.__name__
+    api = importlib.import_module(SOURCE := "django_tasks")
 _base = importlib.import_module(f"{SOURCE}.base")
 _backends = importlib.import_module(f"{SOURCE}.backends.base")
 _exceptions = importlib.import_module(f"{SOURCE}.exceptions")
