@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -50,13 +51,18 @@ class Queue(Operators, Flows):
     ``busy_timeout``: seconds a write waits for a lock (PostgreSQL: ``lock_timeout``).
     ``immediate``: start immediate mode at once (see the ``immediate`` property); the queue's
     own database is then not opened until immediate mode ends.
+    ``around_job``: a module-level function returning a context manager that workers enter
+    around each job (in the job's child process too, before the task's module is imported),
+    as a web framework wraps each request: ``lilqueue.django`` closes stale database
+    connections with it, and sets Django up in a child.
     """
 
     def __init__(self, path: str | os.PathLike = "lilqueue.db", *, name: str = "lilqueue",
                  heartbeat_timeout: float = QUEUE.heartbeat_timeout,
                  retention: float | timedelta = QUEUE.retention, max_logs: int = QUEUE.max_logs,
                  progress_interval: float = QUEUE.progress_interval, synchronous: str = QUEUE.synchronous,
-                 busy_timeout: float = QUEUE.busy_timeout, immediate: bool = False) -> None:
+                 busy_timeout: float = QUEUE.busy_timeout, immediate: bool = False,
+                 around_job: Callable[[], AbstractContextManager] | None = None) -> None:
         if isinstance(retention, timedelta):
             retention = retention.total_seconds()
         self.path = os.fspath(path)
@@ -67,6 +73,10 @@ class Queue(Operators, Flows):
         self.progress_interval = QUEUE.check("progress_interval", progress_interval)
         self.synchronous = QUEUE.check("synchronous", synchronous)
         self.busy_timeout = QUEUE.check("busy_timeout", busy_timeout)
+        if around_job is not None and (not callable(around_job) or "<" in getattr(around_job, "__qualname__", "<")):
+            raise ConfigurationError("around_job must be a module-level function (a job's child process imports"
+                                     f" it by name), not {around_job!r}")
+        self.around_job = around_job
         self.tasks: dict[str, Task] = {}
         self.pipelines: dict[str, Pipeline] = {}  # registered by name (``queue.pipeline``)
         self._immediate: Immediate | None = None

@@ -4,6 +4,8 @@ names, runs the verb and returns its exit code.
     python -m lilqueue worker app:queue --threads 4    # processes.py: worker, serve
     python -m lilqueue jobs app:queue --state failed   # operators.py: jobs, show, retry, ...
     python -m lilqueue bench --quick                   # lilqueue.bench, imported for it alone
+
+    main(["worker"], prog="manage.py lilqueue", queue=queue)   # a framework's command: the queue known
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Sequence
 
 from ..errors import QueueNotFound
+from ..queue import Queue
 from . import operators, processes
 from .exits import EXIT_NO_QUEUE, LEGEND, report
 from .loading import load_queue
@@ -22,13 +25,13 @@ EPILOG = ("examples:\n" + processes.EXAMPLES + operators.EXAMPLES + "  python -m
           + LEGEND)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lilqueue", epilog=EPILOG, description=DESCRIPTION,
+def build_parser(prog: str = "python -m lilqueue", queue_argument: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, epilog=EPILOG, description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
-    processes.add_commands(commands)
-    operators.add_commands(commands)
+    processes.add_commands(commands, queue_argument)
+    operators.add_commands(commands, queue_argument)
     bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey, PostgresHuey)"
                                                   " side by side")
     bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")
@@ -41,19 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (default: ``sys.argv``), run the verb; returns the exit code."""
-    options = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m lilqueue", queue: Queue | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv``), run the verb; returns the exit code. With
+    ``queue``, the verbs take no ``queue`` argument: they act on that one."""
+    options = build_parser(prog, queue_argument=queue is None).parse_args(argv)
     logging.basicConfig(level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if options.command == "bench":
         from ..bench import main as bench
         return bench(quick=options.quick, engine=options.engine, postgres=options.postgres,
                      json_path=options.json_path)
-    try:
-        queue = load_queue(options.queue)
-    except QueueNotFound as exc:
-        return report(exc, EXIT_NO_QUEUE)
+    if queue is None:
+        try:
+            queue = load_queue(options.queue)
+        except QueueNotFound as exc:
+            return report(exc, EXIT_NO_QUEUE)
     if options.command in processes.VERBS:
         return processes.run(options, queue)
     return operators.run(options, queue)

@@ -2,6 +2,9 @@
 module holding exactly one Queue.
 
     queue = load_queue("app:queue")       # raises QueueNotFound, saying what is wrong
+
+With ``DJANGO_SETTINGS_MODULE`` set, Django is set up first (``django.setup()``), so a Django
+site's task modules can import its models (``manage.py lilqueue`` does the same).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def load_queue(spec: str) -> Queue:
         raise QueueNotFound(spec, f"{spec!r} does not name a module: use module:attribute")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        _set_django_up(spec)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -45,3 +50,15 @@ def load_queue(spec: str) -> Queue:
         raise QueueNotFound(spec, f"module {module_name!r} holds {len(queues)} Queue objects;"
                                   " name one as module:attribute")
     return queues[0]
+
+
+def _set_django_up(spec: str) -> None:
+    try:
+        import django
+
+        django.setup()
+    except ImportError as exc:
+        raise QueueNotFound(spec, f"DJANGO_SETTINGS_MODULE is set but Django cannot be set up: {exc}") from exc
+    except Exception as exc:  # ImproperlyConfigured, or an error in the settings module
+        raise QueueNotFound(spec, f"Django cannot be set up ({type(exc).__name__}: {exc});"
+                                  " python manage.py lilqueue worker says more") from exc

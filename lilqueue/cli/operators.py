@@ -46,10 +46,15 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 ERROR_WIDTH = 80  # characters of an error in a ``jobs`` line
 
 
-def add_commands(subparsers: Any) -> None:
-    """Add the operator sub-commands to ``python -m lilqueue``'s sub-parsers."""
+def add_commands(subparsers: Any, queue_argument: bool = True) -> None:
+    """Add the operator sub-commands to ``python -m lilqueue``'s sub-parsers (without the
+    ``queue`` argument where the queue is known: ``manage.py lilqueue``)."""
     limit = inspect.signature(Queue.jobs).parameters["limit"].default
-    jobs = _verb(subparsers, "jobs", "list jobs, newest first, one a line: id, state, task, created, attempts, error")
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return _verb(subparsers, name, help, queue_argument)
+
+    jobs = verb("jobs", "list jobs, newest first, one a line: id, state, task, created, attempts, error")
     jobs.add_argument("--state", action="append", metavar="STATE",
                       help=f"only jobs in this state ({', '.join(STATES)}); repeatable")
     jobs.add_argument("--task", help="only jobs of this task")
@@ -57,16 +62,16 @@ def add_commands(subparsers: Any) -> None:
     jobs.add_argument("--limit", type=int, default=limit, metavar="N", help=f"at most N jobs (default {limit})")
     jobs.add_argument("--before", metavar="ID", help="the page after this job (the last id of the previous page)")
     _json_flag(jobs)
-    show = _verb(subparsers, "show", "one job: arguments, progress, logs, error with its traceback, times")
+    show = verb("show", "one job: arguments, progress, logs, error with its traceback, times")
     show.add_argument("id", help="the job's id")
     _json_flag(show)
-    retry = _verb(subparsers, "retry", "start a failed or canceled job again, as a new job; prints its id")
+    retry = verb("retry", "start a failed or canceled job again, as a new job; prints its id")
     retry.add_argument("id", help="the failed or canceled job's id")
-    cancel = _verb(subparsers, "cancel", "cancel a queued job, or ask a running one to stop")
+    cancel = verb("cancel", "cancel a queued job, or ask a running one to stop")
     cancel.add_argument("id", help="the job's id")
-    _json_flag(_verb(subparsers, "stats", "counts per task and state, oldest queued job, workers, throughput"))
-    _json_flag(_verb(subparsers, "workers", "the workers: heartbeat, threads, the jobs they run"))
-    purge = _verb(subparsers, "purge", "delete finished jobs (their counts stay in the metrics' totals)")
+    _json_flag(verb("stats", "counts per task and state, oldest queued job, workers, throughput"))
+    _json_flag(verb("workers", "the workers: heartbeat, threads, the jobs they run"))
+    purge = verb("purge", "delete finished jobs (their counts stay in the metrics' totals)")
     purge.add_argument("--state", action="append", metavar="STATE",
                        help=f"only jobs in this state ({', '.join(FINISHED)}; default all three); repeatable")
     purge.add_argument("--older-than", metavar="DURATION",
@@ -211,10 +216,11 @@ VERBS: dict[str, Callable[[Queue, argparse.Namespace], None]] = {
 }
 
 
-def _verb(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+def _verb(subparsers: Any, name: str, help: str, queue_argument: bool) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=help, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_queue_argument(parser)
+    if queue_argument:
+        add_queue_argument(parser)
     return parser
 
 

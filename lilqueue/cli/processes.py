@@ -30,17 +30,20 @@ EXAMPLES = """\
 EPILOG = "examples:\n" + EXAMPLES
 
 
-def add_commands(subparsers: Any) -> None:
-    """Add ``worker`` and ``serve`` to ``python -m lilqueue``'s sub-parsers."""
+def add_commands(subparsers: Any, queue_argument: bool = True) -> None:
+    """Add ``worker`` and ``serve`` to ``python -m lilqueue``'s sub-parsers (without the
+    ``queue`` argument where the queue is known: ``manage.py lilqueue``)."""
     worker = subparsers.add_parser("worker", help="run jobs", epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_queue_argument(worker)
+    if queue_argument:
+        add_queue_argument(worker)
     _flag(worker, WORKER, "threads", "--threads", "--workers")
     _flag(worker, WORKER, "grace")
     _flag(worker, WORKER, "poll_interval")
     serve = subparsers.add_parser("serve", help="serve the HTTP endpoints on a threaded server",
                                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_queue_argument(serve)
+    if queue_argument:
+        add_queue_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--prefix", default="/jobs", help="URL prefix of the endpoints (default /jobs)")

@@ -28,6 +28,7 @@ from ..errors import ConfigurationError
 from ..queue import Queue
 from ..settings import MIDDLEWARE, QUEUE
 from ..store.pgdatabase import SCHEMES, Location
+from .connections import around_job
 
 QUEUE_OPTIONS = {name.upper(): name for name in QUEUE}           # HEARTBEAT_TIMEOUT -> heartbeat_timeout
 WEB_OPTIONS = {name.upper(): name for name in MIDDLEWARE}        # MAX_WAITERS, HOLD, WORKER, ...
@@ -150,7 +151,7 @@ def build_queue() -> Queue:
         raise ConfigurationError(f"{found[0].message} (python manage.py check lists them all)")
     options = {QUEUE_OPTIONS[k]: v for k, v in config.items() if k in QUEUE_OPTIONS}
     return Queue(database(config), name=config.get("NAME", "lilqueue"), immediate=config.get("IMMEDIATE", False),
-                 **options)
+                 around_job=around_job, **options)
 
 
 def _text(name: str, value: Any) -> str:

@@ -5,13 +5,16 @@ The worker's threads and an isolated job's child process both run an attempt thr
 task ran; the worker alone decides on a retry (``with_retry``).
 
     outcome = attempt(task.func, claim.args, claim.kwargs, ctx)
+    outcome = within(queue.around_job, lambda: attempt(...))   # inside the queue's hook
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..context import CurrentJob
@@ -21,6 +24,8 @@ from ..store import Outcome
 
 if TYPE_CHECKING:
     from ..task import Task
+
+log = logging.getLogger("lilqueue.worker")
 
 
 def attempt(func: Callable, args: list, kwargs: dict, ctx: CurrentJob) -> Outcome:
@@ -35,6 +40,26 @@ def attempt(func: Callable, args: list, kwargs: dict, ctx: CurrentJob) -> Outcom
         except BaseException as exc:  # a task's SystemExit must not end the worker thread or the child
             return failed(exc)
     return succeeded(value)
+
+
+def within(around: Callable[[], AbstractContextManager] | None, run: Callable[[], Outcome]) -> Outcome:
+    """``run()`` (an attempt) inside the queue's ``around_job`` hook, when it has one. A hook
+    that fails on entry fails the attempt with its error; one that fails on leaving is logged
+    and leaves the outcome as it is."""
+    if around is None:
+        return run()
+    try:
+        scope = around()
+        scope.__enter__()
+    except Exception as exc:
+        return failed(exc)
+    try:
+        return run()
+    finally:
+        try:
+            scope.__exit__(None, None, None)
+        except Exception:
+            log.exception("the around_job hook %r failed on leaving", around)
 
 
 def succeeded(value: Any) -> Outcome:

@@ -20,7 +20,7 @@ from ..context import CurrentJob
 from ..states import FAILED
 from ..store import Claim, Outcome, open_store
 from ..task import import_function
-from .attempt import attempt, stopped
+from .attempt import attempt, stopped, within
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -36,7 +36,11 @@ def _mp_context(task: Task) -> multiprocessing.context.BaseContext:
         if _context is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 _context = multiprocessing.get_context("forkserver")
-                modules = {t.func.__module__ for t in task.queue.tasks.values()} | {__name__}
+                # A queue with an around_job hook may need it before its task modules can be
+                # imported (Django: django.setup()); the child imports them inside the hook.
+                around = task.queue.around_job
+                modules = ({around.__module__} if around is not None
+                           else {t.func.__module__ for t in task.queue.tasks.values()}) | {__name__}
                 _context.set_forkserver_preload(sorted(modules))
             else:
                 _context = multiprocessing.get_context("spawn")
@@ -50,8 +54,10 @@ def run_in_child(task: Task, claim: Claim, ctx: CurrentJob, worker: str) -> Outc
     receiver, sender = mp.Pipe(duplex=False)
     queue = task.queue
     function = (task.func.__module__, task.func.__qualname__)
+    around = queue.around_job
+    hook = None if around is None else (around.__module__, around.__qualname__)
     child = mp.Process(target=child_main, daemon=True, name=f"lilqueue-job-{claim.id}",
-                       args=(function, queue.store.spec, queue.progress_interval, task.name, claim.id,
+                       args=(function, hook, queue.store.spec, queue.progress_interval, task.name, claim.id,
                              worker, claim.attempts, claim.args, claim.kwargs, sender))
     child.start()
     sender.close()
@@ -95,17 +101,18 @@ def _terminate(child: multiprocessing.process.BaseProcess) -> None:
         child.join()
 
 
-def child_main(function: tuple[str, str], spec: dict, interval: float, task: str, job_id: str,
-               worker: str, attempts: int, args: list, kwargs: dict, conn: Connection) -> None:
+def child_main(function: tuple[str, str], hook: tuple[str, str] | None, spec: dict, interval: float, task: str,
+               job_id: str, worker: str, attempts: int, args: list, kwargs: dict, conn: Connection) -> None:
     """The child's side: the queue's store opened again as it is configured (``spec``), the
-    function found by reference, and the same attempt as in a worker thread."""
+    function found by reference, and the same attempt as in a worker thread, inside the
+    queue's ``around_job`` hook (found by reference too) when it has one."""
     # Ctrl-C in a terminal reaches the whole process group; only the worker decides when a job stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    func = import_function(*function)
     store = open_store(**spec)
     ctx = CurrentJob(store, job_id, task, worker, attempts, interval, spec["max_logs"])
     threading.Thread(target=_flush_when_quiet, args=(ctx, store.errors, interval), daemon=True).start()
-    outcome = attempt(func, args, kwargs, ctx)
+    around = None if hook is None else import_function(*hook)
+    outcome = within(around, lambda: attempt(import_function(*function), args, kwargs, ctx))
     ctx.flush()
     conn.send(outcome)
 

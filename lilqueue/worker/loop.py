@@ -24,7 +24,7 @@ from ..formats import count
 from ..settings import WORKER
 from ..states import FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN
 from ..store import DOORBELL_WAIT, WORKER_LENGTH, Claim, Outcome
-from .attempt import attempt, with_retry
+from .attempt import attempt, with_retry, within
 from .isolation import run_in_child
 from .schedule import TICK, Schedule
 
@@ -191,9 +191,9 @@ class Worker:
             outcome = Outcome(FAILED, error=("UnknownTask", f"task {claim.task!r} is not registered"
                                              " in this worker", None))
         elif task.runs_in_child:
-            outcome = run_in_child(task, claim, ctx, self.id)
+            outcome = within(queue.around_job, lambda: run_in_child(task, claim, ctx, self.id))
         else:
-            outcome = attempt(task.func, claim.args, claim.kwargs, ctx)
+            outcome = within(queue.around_job, lambda: attempt(task.func, claim.args, claim.kwargs, ctx))
         outcome = with_retry(outcome, task, claim.attempts, ctx.stop_reason)
         if self._running.pop(claim.id, None) is None:
             return None  # handed back by stop() while this thread was still busy

@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -38,3 +39,5 @@ if importlib.util.find_spec("django.tasks") is None:
     INSTALLED_APPS += ["django_tasks"]
 TASKS = {"default": {"BACKEND": "lilqueue.django.Backend", "QUEUES": ["default", "reports"],
                      "OPTIONS": {"ENQUEUE_ON_COMMIT": os.environ.get("ENQUEUE_ON_COMMIT", "1") == "1"}}}
+if "LILQUEUE_TEST_SETTINGS" in os.environ:  # the checks' tests: LILQUEUE as JSON
+    LILQUEUE = json.loads(os.environ["LILQUEUE_TEST_SETTINGS"])

@@ -18,3 +18,14 @@ def count_words(note_id: int) -> int:
 def count_notes() -> int:
     """The ORM in a job's own child process."""
     return Note.objects.count()
+
+
+@queue.task
+def connection_was_closed() -> bool:
+    """True when no database connection is left over from the job before (the worker closed it,
+    as Django closes a request's: CONN_MAX_AGE is 0 here)."""
+    from django.db import connection
+
+    fresh = connection.connection is None
+    Note.objects.exists()
+    return fresh
