@@ -1,5 +1,5 @@
 """The test project's Django tasks as its users run them: a process that enqueues and reads
-results (``probe``), and a worker process with Django set up, on lilqueue's database of the
+results (``probe``), and ``manage.py lilqueue worker`` processes, on lilqueue's database of the
 test's engine and a Django database of the test's own.
 
     site = TasksSite(tmp_path, db_path)
@@ -59,9 +59,6 @@ def out(value):
     print(json.dumps(value, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
 """
 
-WORKER = "import django; django.setup(); from lilqueue.django import queue; queue.worker(threads={threads}).run()"
-
-
 class TasksSite:
     def __init__(self, tmp_path: Path, lilqueue_db: str, django_db: Path | None = None, migrate: bool = False,
                  **env: str) -> None:
@@ -95,12 +92,12 @@ class TasksSite:
 
 
 class DjangoWorker(WorkerProcess):
-    """A worker process whose Django is set up before its queue is loaded."""
+    """A real ``manage.py lilqueue worker`` process."""
 
     def __init__(self, site: TasksSite, threads: int) -> None:
         self.db_path = site.lilqueue_db
         self.log_path = site.tmp_path / f"worker-{len(site.workers)}.log"
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-c", WORKER.format(threads=threads)], cwd=ROOT,
-                                        env=site.env, stdout=self._log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen([sys.executable, str(MANAGE), "lilqueue", "worker", "--threads", str(threads)],
+                                        cwd=ROOT, env=site.env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
