@@ -40,7 +40,17 @@ def _times(found: dict) -> tuple:
 
 
 def test_enqueue_records_a_ready_job_whose_id_is_the_results_and_any_process_reads_it(site, db_path):
-    enqueued = site.probe("out(describe(tasks.add.enqueue(2, b=3)))")
+    enqueued, signalled, by_coroutine = site.probe("""
+import asyncio
+from lilqueue.django.tasks_api import task_enqueued
+signalled = []
+task_enqueued.connect(lambda sender, task_result, **kw: signalled.append(task_result.id), weak=False)
+result = tasks.add.enqueue(2, b=3)
+later = asyncio.run(tasks.add.aenqueue(4, 5))
+read = asyncio.run(backend.aget_result(later.id))
+out([describe(result), signalled, [later.status, read.status, read.args, read.id == later.id]])""")
+    assert signalled[0] == enqueued["id"] and len(signalled) == 2
+    assert by_coroutine == ["READY", "READY", [4, 5], True]
     assert enqueued["status"] == "READY" and enqueued["enqueued_at"] and not enqueued["is_finished"]
     assert (enqueued["args"], enqueued["kwargs"], enqueued["priority"]) == ([2], {"b": 3}, 10)
     job = lilqueue.Queue(db_path).get(enqueued["id"])
@@ -75,6 +85,8 @@ def test_a_worker_runs_django_tasks_and_their_results_are_read_in_another_proces
     assert (report.progress.current, report.progress.total, report.progress.message) == (3, 3, "step 3 of 3")
     assert [line.message for line in report.logs if line.level == "info"] == ["step 1", "step 2", "step 3"]
     assert queue.get(ids[5]).progress.message == "async"
+    logged = site.workers[0].output()  # the framework's signals, sent in the worker, logged by its handlers
+    assert f"Task id={ids[0]} path=tests.djangoproject.reports.tasks.meaning_of_life state=SUCCESSFUL" in logged
     with running(queue.middleware()) as base:
         answer = request(base, "GET", f"/jobs/{ids[1]}")
         assert (answer.status, answer.json()["state"], answer.json()["result"]) == (200, "succeeded", 5)

@@ -118,6 +118,7 @@ for name, call in [
         seen[name] = "accepted"
     except (InvalidTask, InvalidArguments, TypeError) as exc:
         seen[name] = f"{type(exc).__name__}: {exc}"
+seen["check"] = [str(message) for message in backend.check()]
 reports = tasks.noop.using(queue_name="reports").enqueue()
 seen["reports"] = backend.get_result(reports.id).task.queue_name
 lilqueue_job = tasks.also_lilqueue.start(1).id
@@ -143,7 +144,7 @@ out(seen)
     too_far = seen.pop("too far")
     assert too_far.startswith("InvalidArguments:") and "eta must be at most" in too_far
     assert seen == {
-        "reports": "reports", "unknown": "does not exist", "malformed": "does not exist",
+        "check": [], "reports": "reports", "unknown": "does not exist", "malformed": "does not exist",
         "not a Django task": "does not exist",
         "{'ENQUEUE': True}":
             "TASKS['default']['OPTIONS']: unknown option(s) ENQUEUE (options: ENQUEUE_ON_COMMIT, QUEUE)",
