@@ -4,6 +4,7 @@ the ``django.tasks`` import path of Django 6."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -98,6 +99,19 @@ def test_on_a_sqlite_file_shared_with_django_an_enqueue_after_a_write_neither_de
     assert seen["took"] < 1.0  # busy_timeout is 10 s: a write from inside would wait it out, then fail
     assert seen["inside"] == [None] * 3  # recorded when the transaction commits, ENQUEUE_ON_COMMIT or not
     assert seen["result"]["status"] == "SUCCESSFUL" and isinstance(seen["result"]["return_value"], int)
+
+
+def test_in_immediate_mode_enqueue_runs_the_task_and_returns_its_result(db_path, tmp_path):
+    immediate = json.dumps({"DATABASE": db_path, "IMMEDIATE": True})
+    found = TasksSite(tmp_path, db_path).probe("""
+out([describe(tasks.add.enqueue(2, 3)), describe(tasks.fail_value_error.enqueue()),
+     describe(tasks.report_progress.enqueue(2)), queue.get(tasks.report_progress.enqueue(1).id).progress.message])
+""", LILQUEUE_TEST_SETTINGS=immediate)
+    assert [f["status"] for f in found[:3]] == ["SUCCESSFUL", "FAILED", "SUCCESSFUL"]
+    assert found[0]["return_value"] == 5 and found[0]["attempts"] == 1 and found[0]["finished_at"]
+    assert found[1]["errors"][0]["path"] == "builtins.ValueError"
+    assert found[2]["return_value"]["steps"] == 2 and found[3] == "step 1 of 1"
+    assert engines.sql(db_path, "select count(*) from lilqueue_job")[0][0] == 0  # immediate mode's own database
 
 
 def test_enqueue_checks_queue_names_options_and_arguments_and_get_result_unknown_ids(db_path, tmp_path):

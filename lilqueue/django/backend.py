@@ -37,11 +37,13 @@ from django.utils.module_loading import import_string
 from ..errors import InvalidArguments, JobNotFound
 from ..job import ID_PATTERN, new_id
 from ..queue import Queue
+from ..states import QUEUED
 from ..store import SqliteStore
 from .addresses import address
 from .carrier import CARRIER, register
 from .results import local_time, task_result
 from .tasks_api import (
+    REFRESHED,
     BaseTaskBackend,
     TaskResult,
     TaskResultDoesNotExist,
@@ -104,6 +106,10 @@ class Backend(BaseTaskBackend):
             job = self.queue.start(CARRIER, [address(task, self.alias), *args], kwargs, eta=eta,
                                    priority=task.priority, job_id=result.id)
             object.__setattr__(result, "enqueued_at", local_time(job.created_at))
+            if job.state != QUEUED:  # immediate mode (LILQUEUE's IMMEDIATE): it ran within the start
+                ran = task_result(job, self.alias)
+                for name in REFRESHED:
+                    object.__setattr__(result, name, getattr(ran, name))
             task_enqueued.send(type(self), task_result=result)
 
         if self._now():

@@ -24,6 +24,7 @@ TaskContext = _base.TaskContext
 TaskError = _base.TaskError
 TaskResult = _base.TaskResult
 TaskResultStatus = _base.TaskResultStatus
+REFRESHED = _base.TASK_REFRESH_ATTRS  # what TaskResult.refresh() reads again
 normalize_json = _base.normalize_json  # django.utils.json's in Django 6, django_tasks.utils' in the backport
 TaskResultDoesNotExist = _exceptions.TaskResultDoesNotExist
 # ``InvalidTask`` in Django 6 and newer backports; ``InvalidTaskError`` up to django-tasks 0.12.
