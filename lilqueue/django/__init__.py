@@ -15,6 +15,9 @@ Django's tasks API. See docs/django.md.
     # urls.py
     urlpatterns = [..., path("jobs/", include("lilqueue.django.urls"))]
 
+    # a view: the job is the user's (only they may watch and cancel it); a template shows it live
+    job = queue.start(recount, [shop.pk], owner=owner(request))    # {% load lilqueue %}{% lilqueue_card job %}
+
     python manage.py lilqueue worker          # the same verbs as python -m lilqueue
 
 ``queue`` is built on first use, so ``tasks.py`` may import it before the app registry is
@@ -27,6 +30,7 @@ from typing import Any
 
 from django.utils.functional import SimpleLazyObject
 
+from .access import owner
 from .conf import build_queue
 
 queue: Any = SimpleLazyObject(build_queue)
@@ -39,4 +43,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Backend", "queue"]
+__all__ = ["Backend", "owner", "queue"]

@@ -1,12 +1,17 @@
 """The Django app: on start-up, import the ``tasks`` module of every installed app, so that the
-web process, ``manage.py lilqueue worker`` and the worker's child processes know the same tasks."""
+web process, ``manage.py lilqueue worker`` and the worker's child processes know the same tasks;
+with ``LILQUEUE["WORKER"]``, run a worker inside each process that serves requests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.signals import request_started
 from django.utils.module_loading import autodiscover_modules
 
+from ..settings import MIDDLEWARE
 from .conf import problems
 
 
@@ -18,7 +23,26 @@ class LilqueueConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
 
+        config = getattr(settings, "LILQUEUE", {})
         # With bad settings the tasks modules would fail on the queue; leave them for
         # ``manage.py check`` (and runserver's checks) to report as system-check errors.
-        if not problems(getattr(settings, "LILQUEUE", {})):
-            autodiscover_modules("tasks")
+        if problems(config):
+            return
+        autodiscover_modules("tasks")
+        threads = MIDDLEWARE.check("worker", config.get("WORKER", False))
+        if threads:
+            _embed(threads)
+
+
+def _embed(threads: int) -> None:
+    """A worker that starts with this process's first request of any kind (after gunicorn's
+    fork, in runserver's serving child), not only with the first one under the jobs' path."""
+    from ..web.embedded import Embedded
+    from . import queue
+
+    embedded = Embedded(queue, threads)
+
+    def start(**signal: Any) -> None:
+        embedded.ensure()
+
+    request_started.connect(start, weak=False, dispatch_uid="lilqueue.django.embedded")
