@@ -4,7 +4,10 @@ Django set up, on SQLite and PostgreSQL; each result read back in another proces
 
 from __future__ import annotations
 
+import http.client
+import sys
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,8 +15,8 @@ import lilqueue
 from lilqueue.django.carrier import register
 from tests import engines
 from tests.conftest import wait_for
-from tests.django_tasks_support import TasksSite
-from tests.http_support import request, running
+from tests.django_tasks_support import MANAGE, TasksSite
+from tests.http_support import post_json, request, running
 
 pytest.importorskip("django")
 pytest.importorskip("django_tasks")
@@ -161,3 +164,46 @@ def test_the_worker_runs_only_django_tasks_at_the_recorded_path(site, db_path, t
     assert all("is not a Django task" in job.error.message or "no Django task" in job.error.message
                for job in jobs), [job.error for job in jobs]
     assert target.read_text() == "still here"
+
+
+@pytest.mark.sqlite_only
+def test_a_django_task_is_followed_live_and_canceled_through_the_sites_urlconf(site, db_path):
+    """runserver with ``path("jobs/", include("lilqueue.django.urls"))``: the result's id is the
+    job's URL there, its events and status page show the task's own progress, and a cancel
+    there makes the Django result FAILED."""
+    from tests.servers.harness import ServerProcess, free_port
+
+    port = free_port()
+    server = ServerProcess([sys.executable, str(MANAGE), "runserver", f"127.0.0.1:{port}", "--noreload"], port,
+                           site.tmp_path / "server.log", site.env)
+    try:
+        base = server.wait_ready("/hello")
+        result_id = site.probe("out(tasks.until_canceled.enqueue().id)")
+        site.worker()
+        queue = lilqueue.Queue(db_path)
+        wait_for(lambda: queue.get(result_id).progress.message, what="the task reports progress")
+        job = request(base, "GET", f"/jobs/{result_id}").json()
+        assert (job["state"], job["progress"]["message"]) == ("running", "waiting for cancel")
+        first = _first_event(base, f"/jobs/{result_id}/events")
+        assert b'"state": "running"' in first and b"waiting for cancel" in first
+        assert b"waiting for cancel" in request(base, "GET", f"/jobs/{result_id}/status").body
+        assert post_json(base, f"/jobs/{result_id}/cancel").status == 202
+        found = site.probe(f"out(describe(finished(backend.get_result({result_id!r}))))")
+    finally:
+        server.stop()
+    assert found["status"] == "FAILED" and found["errors"][0]["path"] == "lilqueue.errors.Canceled"
+
+
+def _first_event(base: str, path: str) -> bytes:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        assert (answer.status, answer.headers["Content-Type"].split(";")[0]) == (200, "text/event-stream")
+        data = b""
+        while b"\ndata:" not in data or not data.endswith(b"\n\n"):
+            data += answer.read1(65536)
+        return data
+    finally:
+        conn.close()
