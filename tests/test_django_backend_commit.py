@@ -133,6 +133,11 @@ for name, call in [
     except (InvalidTask, InvalidArguments, TypeError) as exc:
         seen[name] = f"{type(exc).__name__}: {exc}"
 seen["check"] = [str(message) for message in backend.check()]
+from datetime import datetime, timedelta, timezone as tz
+with override_settings(USE_TZ=False):  # run_after naive, in the site's TIME_ZONE; times read naive
+    naive = tasks.noop.using(run_after=datetime.now() + timedelta(seconds=60)).enqueue()
+    ahead = (queue.get(naive.id).run_at - datetime.now(tz.utc)).total_seconds()
+    seen["naive"] = [round(ahead), backend.get_result(naive.id).enqueued_at.tzinfo]
 reports = tasks.noop.using(queue_name="reports").enqueue()
 seen["reports"] = backend.get_result(reports.id).task.queue_name
 lilqueue_job = tasks.also_lilqueue.start(1).id
@@ -158,7 +163,8 @@ out(seen)
     too_far = seen.pop("too far")
     assert too_far.startswith("InvalidArguments:") and "eta must be at most" in too_far
     assert seen == {
-        "check": [], "reports": "reports", "unknown": "does not exist", "malformed": "does not exist",
+        "check": [], "naive": [60, None], "reports": "reports", "unknown": "does not exist",
+        "malformed": "does not exist",
         "not a Django task": "does not exist",
         "{'ENQUEUE': True}":
             "TASKS['default']['OPTIONS']: unknown option(s) ENQUEUE (options: ENQUEUE_ON_COMMIT, QUEUE)",

@@ -62,7 +62,7 @@ class Backend(BaseTaskBackend):
     supports_defer = True
     supports_priority = True
     supports_get_result = True
-    supports_async_task = True  # Task.call runs a coroutine function to its end in the worker's thread
+    supports_async_task = True  # Task.call runs a coroutine function to its end (asgiref's async_to_sync)
 
     def __init__(self, alias: str, params: dict) -> None:
         super().__init__(alias, params)
