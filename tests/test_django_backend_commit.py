@@ -5,6 +5,7 @@ the ``django.tasks`` import path of Django 6."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -218,3 +219,15 @@ print(tasks_api.SOURCE, tasks_api.Task is sys.modules["django.tasks.base"].Task)
     assert done.stdout.split() == ["django.tasks", "True"], done.stderr
     from lilqueue.django import tasks_api
     assert tasks_api.SOURCE == ("django.tasks" if django.VERSION >= (6,) else "django_tasks")
+
+
+def test_bad_lilqueue_settings_leave_the_backends_checks_to_report_them_not_crash(tmp_path):
+    # manage.py check creates every task backend: with LILQUEUE settings that cannot build the
+    # queue, the backend must wait for its first use rather than fail, so that check can run.
+    code = ("import django; django.setup()\n"
+            "from lilqueue.django.tasks_api import task_backends\n"
+            "print([list(backend.check()) for backend in task_backends.all()])")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.djangoproject.settings", DJANGO_DB=str(tmp_path / "db"),
+               LILQUEUE_TEST_SETTINGS=json.dumps({"COLOR": "blue"}))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "[[]]\n"), done.stderr

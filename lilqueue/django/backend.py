@@ -41,6 +41,7 @@ from ..states import QUEUED
 from ..store import SqliteStore
 from .addresses import address
 from .carrier import CARRIER, register
+from .conf import problems, raw
 from .results import local_time, task_result
 from .tasks_api import (
     REFRESHED,
@@ -77,14 +78,28 @@ class Backend(BaseTaskBackend):
         if not isinstance(self.enqueue_on_commit, bool):
             raise ImproperlyConfigured(f"{where}['ENQUEUE_ON_COMMIT'] must be True or False,"
                                        f" not {self.enqueue_on_commit!r}")
-        named = self.options.get("QUEUE", OPTIONS["QUEUE"])
-        try:
-            self.queue = import_string(named) if isinstance(named, str) else named
-        except ImportError as exc:
-            raise ImproperlyConfigured(f"{where}['QUEUE']: cannot import {named!r}: {exc}") from None
-        if not isinstance(self.queue, Queue):
-            raise ImproperlyConfigured(f"{where}['QUEUE'] must name a lilqueue.Queue, not {named!r}")
-        register(self.queue)
+        self._named = self.options.get("QUEUE", OPTIONS["QUEUE"])
+        self._queue: Queue | None = None
+        # Now, so that a worker knows the carrier before it takes a job; but not with LILQUEUE
+        # settings that cannot build the queue: ``manage.py check`` creates every backend, and
+        # must report those settings as its errors rather than crash on them.
+        if not problems(raw()):
+            self._queue = self.queue
+
+    @property
+    def queue(self) -> Queue:
+        """The queue ``OPTIONS["QUEUE"]`` names, able to run Django's tasks."""
+        if self._queue is None:
+            named, where = self._named, f"TASKS[{self.alias!r}]['OPTIONS']['QUEUE']"
+            try:
+                found = import_string(named) if isinstance(named, str) else named
+            except ImportError as exc:
+                raise ImproperlyConfigured(f"{where}: cannot import {named!r}: {exc}") from None
+            if not isinstance(found, Queue):
+                raise ImproperlyConfigured(f"{where} must name a lilqueue.Queue, not {named!r}")
+            register(found)
+            self._queue = found
+        return self._queue
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         """Record a job for ``task(*args, **kwargs)`` (on commit, see the module docstring) and
