@@ -43,7 +43,7 @@ def _times(found: dict) -> tuple:
 
 
 def test_enqueue_records_a_ready_job_whose_id_is_the_results_and_any_process_reads_it(site, db_path):
-    enqueued, signalled, by_coroutine = site.probe("""
+    enqueued, signalled, by_coroutine, links = site.probe("""
 import asyncio
 from lilqueue.django.tasks_api import task_enqueued
 signalled = []
@@ -51,9 +51,14 @@ task_enqueued.connect(lambda sender, task_result, **kw: signalled.append(task_re
 result = tasks.add.enqueue(2, b=3)
 later = asyncio.run(tasks.add.aenqueue(4, 5))
 read = asyncio.run(backend.aget_result(later.id))
-out([describe(result), signalled, [later.status, read.status, read.args, read.id == later.id]])""")
+from django.template import Context, Template
+from django.urls import reverse
+card = Template("{% load lilqueue %}{% lilqueue_card result %}").render(Context({"result": result}))
+links = [reverse("lilqueue:status", args=[result.id]), result.id in card]
+out([describe(result), signalled, [later.status, read.status, read.args, read.id == later.id], links])""")
     assert signalled[0] == enqueued["id"] and len(signalled) == 2
     assert by_coroutine == ["READY", "READY", [4, 5], True]
+    assert links == [f"/jobs/{enqueued['id']}/status", True]  # the site's URLconf and card take the result
     assert enqueued["status"] == "READY" and enqueued["enqueued_at"] and not enqueued["is_finished"]
     assert (enqueued["args"], enqueued["kwargs"], enqueued["priority"]) == ([2], {"b": 3}, 10)
     job = lilqueue.Queue(db_path).get(enqueued["id"])
