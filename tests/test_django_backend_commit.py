@@ -231,3 +231,18 @@ def test_bad_lilqueue_settings_leave_the_backends_checks_to_report_them_not_cras
                LILQUEUE_TEST_SETTINGS=json.dumps({"COLOR": "blue"}))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "[[]]\n"), done.stderr
+
+
+def test_an_errors_class_path_is_read_off_its_traceback_or_named_by_lilqueue():
+    from lilqueue.django.results import class_path
+    from lilqueue.job import JobError
+
+    nested = "Traceback (most recent call last):\n  ...\nreports.errors.Outer.Inner: no data\nwith a second line\n"
+    chained = ("Traceback (most recent call last):\n  ...\nKeyError: 'x'\n\nDuring handling of the above exception,"
+               " another exception occurred:\n\nTraceback (most recent call last):\n  ...\nValueError: bad: 'x'\n")
+    assert [class_path(JobError(kind, text, trace)) for kind, text, trace in [
+        ("ValueError", "bad: 'x'", chained), ("Inner", "no data\nwith a second line", nested),
+        ("TimeoutError", "the task ran past its timeout", None), ("UnknownTask", "not registered", None),
+        ("WorkerLost", "the worker running this job was lost", None)]] == [
+        "builtins.ValueError", "reports.errors.Outer.Inner", "builtins.TimeoutError", "lilqueue.errors.UnknownTask",
+        "lilqueue.errors.LilqueueError"]
