@@ -218,7 +218,7 @@ class Queue(Operators, Flows):
         ``priority``: a higher number runs first (default: the task's, else 0).
         ``job_id``: the new job's id, from ``lilqueue.job.new_id()``, for a caller that must
         hand the id out before the job is recorded (Django's tasks API, on commit); not for
-        pipelines. An id already taken makes the start fail.
+        pipelines. An id already taken raises InvalidArguments.
         """
         registered = self.lookup(task)
         if isinstance(registered, Pipeline) and job_id is None:
@@ -226,7 +226,12 @@ class Queue(Operators, Flows):
                                        priority=priority)
         new = self._new_job(registered, args, kwargs, key, owner, time.time(), when=(delay, eta), priority=priority,
                             job_id=job_id)
-        existing = self.store.insert(new)
+        try:
+            existing = self.store.insert(new)
+        except self.store.conflict:
+            if job_id is None:
+                raise
+            raise InvalidArguments(registered.name, f"job_id {job_id!r} is taken by another job") from None
         return self._started([existing if existing is not None else new.job])[0]
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]], *,

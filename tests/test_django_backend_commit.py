@@ -246,3 +246,16 @@ def test_an_errors_class_path_is_read_off_its_traceback_or_named_by_lilqueue():
         ("WorkerLost", "the worker running this job was lost", None)]] == [
         "builtins.ValueError", "reports.errors.Outer.Inner", "builtins.TimeoutError", "lilqueue.errors.UnknownTask",
         "lilqueue.errors.LilqueueError"]
+
+
+def test_a_start_may_be_given_the_id_its_job_takes_but_not_a_malformed_or_taken_one(queue):
+    from lilqueue.job import new_id
+
+    chosen = new_id()
+    assert queue.start("add", [1, 2], job_id=chosen).id == chosen == queue.get(chosen).id
+    for bad in ("short", "../../etc/passwd00000", 42):
+        with pytest.raises(lilqueue.InvalidArguments, match="job_id must be an id from new_id"):
+            queue.start("add", [1, 2], job_id=bad)
+    with pytest.raises(lilqueue.InvalidArguments, match=f"job_id '{chosen}' is taken by another job"):
+        queue.start("add", [3, 4], job_id=chosen)
+    assert queue.get(chosen).args == [1, 2]
