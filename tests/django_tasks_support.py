@@ -80,8 +80,8 @@ class TasksSite:
         assert done.returncode == 0, f"probe failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         return json.loads(done.stdout.splitlines()[-1])
 
-    def worker(self, threads: int = 2) -> WorkerProcess:
-        worker = DjangoWorker(self, threads)
+    def worker(self, threads: int = 2, *args: str) -> WorkerProcess:
+        worker = DjangoWorker(self, threads, *args)
         self.workers.append(worker)
         worker.wait_ready()
         return worker
@@ -94,10 +94,10 @@ class TasksSite:
 class DjangoWorker(WorkerProcess):
     """A real ``manage.py lilqueue worker`` process."""
 
-    def __init__(self, site: TasksSite, threads: int) -> None:
+    def __init__(self, site: TasksSite, threads: int, *args: str) -> None:
         self.db_path = site.lilqueue_db
         self.log_path = site.tmp_path / f"worker-{len(site.workers)}.log"
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, str(MANAGE), "lilqueue", "worker", "--threads", str(threads)],
-                                        cwd=ROOT, env=site.env, stdout=self._log, stderr=subprocess.STDOUT,
+        command = [sys.executable, str(MANAGE), "lilqueue", "worker", "--threads", str(threads), *args]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=site.env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)

@@ -5,6 +5,7 @@ Django set up, on SQLite and PostgreSQL; each result read back in another proces
 from __future__ import annotations
 
 import http.client
+import signal
 import sys
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -212,3 +213,21 @@ def _first_event(base: str, path: str) -> bytes:
         return data
     finally:
         conn.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_task_handed_back_by_a_stopping_worker_runs_again_on_the_next_as_the_same_attempt(site, db_path):
+    result_id = site.probe("out(tasks.until_canceled.enqueue().id)")
+    queue = lilqueue.Queue(db_path)
+    first = site.worker(1, "--grace", "0.2")
+    wait_for(lambda: queue.get(result_id).progress.message, what="the first run")
+    first.signal(signal.SIGTERM)  # the task is asked to stop: its job goes back to the queue
+    assert first.wait(15) == 0
+    # A hand-back is not an attempt in lilqueue (the task did not fail): nor is it one here.
+    assert (queue.get(result_id).state, queue.get(result_id).attempts) == ("queued", 0)
+    second = site.worker()
+    wait_for(lambda: queue.get(result_id).state == "running", what="the second run")
+    queue.cancel(result_id)
+    found = site.probe(f"out(describe(finished(backend.get_result({result_id!r}))))")
+    assert found["attempts"] == 1 and len(found["worker_ids"]) == 1  # the worker of the attempt's latest run
+    assert found["worker_ids"][0] in second.output() and found["worker_ids"][0] not in first.output()
