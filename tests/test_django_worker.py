@@ -94,7 +94,20 @@ def test_manage_py_check_reports_bad_lilqueue_settings_as_system_check_errors(tm
                      "retention must be seconds > 0", "hold must be", "lilqueue.E005", "cannot import 'no.such.hook'"):
         assert expected in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+    worker = site.manage("lilqueue", "worker", env=dict(site.env, LILQUEUE_TEST_SETTINGS='{"COLOR": 1}'))
+    assert (worker.returncode, worker.stderr) == (2, "lilqueue: unknown LILQUEUE option(s): COLOR"
+                                                     " (python manage.py check lists them all)\n")
     assert "lilqueue.E001" in check(["not", "a", "dict"]).stderr
     assert "lilqueue.E003" in check({"DATABASE": "mysql://db/app"}).stderr
     assert check({"RETENTION": 3600, "HOLD": 4}).returncode == 0
     assert os.path.exists(tmp_path / "lilqueue.sqlite3")  # no DATABASE: beside Django's SQLite file
+
+
+@pytest.mark.sqlite_only
+def test_djangos_test_runner_runs_each_job_at_once_with_lilqueue_immediate(tmp_path):
+    site = Site(tmp_path, migrate=False)
+    env = dict(site.env, LILQUEUE_TEST_SETTINGS=json.dumps({"IMMEDIATE": True}))
+    done = site.manage("test", "tests.djangoproject.shop", "-v", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Ran 2 tests" in done.stderr
+    assert not os.path.exists(tmp_path / "lilqueue.sqlite3")  # immediate mode never opened the queue's file

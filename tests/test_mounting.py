@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, wait_for, worker_count
-from tests.http_support import running
+from tests.http_support import request, running
+from tests.servers.harness import ServerProcess, free_port
 
 
 def need(module: str):
@@ -35,10 +37,10 @@ def need(module: str):
 
 def load(module: str, db_path: str, monkeypatch):
     """Import an example fresh, on the test's database: every module of the example's package is
-    imported again (``demo.mount_django.wsgi`` imports ``demo.mount_django.jobs``, whose queue
-    must not be the one an earlier test opened on its own database)."""
+    imported again (an example's module may import another of its package, whose queue must
+    not be the one an earlier test opened on its own database)."""
     monkeypatch.setenv("DEMO_DB", db_path)
-    package = ".".join(module.split(".")[:2])  # demo.mount_django, demo.mount_flask, ...
+    package = ".".join(module.split(".")[:2])  # demo.mount_flask, ...
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
         del sys.modules[name]
     return importlib.import_module(module)
@@ -148,13 +150,29 @@ def test_a_bottle_app_with_the_middleware_mounted_runs_jobs_and_keeps_its_own_ro
         check_jobs_run(base, b"Hello from Bottle")
 
 
-def test_a_django_project_wrapped_in_wsgi_py_runs_jobs_and_keeps_its_own_routes(db_path, monkeypatch, example_worker):
+def test_the_django_demo_runs_with_one_command_and_imports_books_in_a_job(tmp_path):
+    """demo/django_project: migrate folded into runserver, the worker inside the web process."""
     need("django")
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "demo.mount_django.settings")
-    example = load("demo.mount_django.wsgi", db_path, monkeypatch)
-    example_worker("demo.mount_django.jobs:queue")
-    with running(example.application) as base:
-        check_jobs_run(base, b"Hello from Django")
+    port = free_port()
+    server = ServerProcess([sys.executable, "demo/django_project/manage.py", "runserver", f"127.0.0.1:{port}",
+                            "--noreload"], port, tmp_path / "server.log",
+                           dict(os.environ, DEMO_DB=str(tmp_path / "db.sqlite3")))
+    try:
+        base = server.wait_ready("/")
+        page = request(base, "GET", "/")
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1).decode()
+        cookie = page.headers["Set-Cookie"].split(";")[0]
+        posted = request(base, "POST", "/", f"titles=Dune%0AEmma%0ADune&csrfmiddlewaretoken={token}",
+                         {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        job_id = posted.headers["Location"].rsplit("/", 1)[1]
+        job = wait_for(lambda: (j := request(base, "GET", f"/jobs/{job_id}").json())["state"] == "succeeded" and j,
+                       timeout=20, what="the import finished")
+        assert (job["result"], [line["message"] for line in job["logs"]]) == ({"added": 2, "skipped": 1},
+                                                                               ["already there: Dune"])
+        assert b"<li>Dune</li><li>Emma</li>" in request(base, "GET", "/").body
+    finally:
+        server.stop()
+    assert (tmp_path / "lilqueue.sqlite3").exists()  # beside Django's database, as lilqueue.django chooses
 
 
 def test_a_fastapi_app_with_the_middleware_mounted_through_a2wsgi_runs_jobs_and_keeps_its_own_routes(

@@ -23,15 +23,12 @@ class LilqueueConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
 
+        autodiscover_modules("tasks")  # with bad settings too: see conf.Misconfigured
         config = getattr(settings, "LILQUEUE", {})
-        # With bad settings the tasks modules would fail on the queue; leave them for
-        # ``manage.py check`` (and runserver's checks) to report as system-check errors.
-        if problems(config):
-            return
-        autodiscover_modules("tasks")
-        threads = MIDDLEWARE.check("worker", config.get("WORKER", False))
-        if threads:
-            _embed(threads)
+        if not problems(config):
+            threads = MIDDLEWARE.check("worker", config.get("WORKER", False))
+            if threads:
+                _embed(threads)
 
 
 def _embed(threads: int) -> None:

@@ -15,6 +15,7 @@ PostgreSQL gets the same database, schema ``lilqueue``. Any other engine needs `
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from huey import MemoryHuey
 
 from ..errors import ConfigurationError
 from ..queue import Queue
@@ -113,9 +115,11 @@ def database(config: dict) -> str:
     return location
 
 
+@functools.cache
 def default_database() -> str:
     """``lilqueue.sqlite3`` beside Django's SQLite file, or Django's PostgreSQL database in
-    schema ``lilqueue``."""
+    schema ``lilqueue``. Read once, when Django starts: the test runner later renames
+    Django's database (an in-memory one for SQLite), not the queue's."""
     django_db = getattr(settings, "DATABASES", {}).get("default", {})
     engine, name = django_db.get("ENGINE", ""), django_db.get("NAME")
     if engine.endswith("sqlite3") and name and not str(name).startswith((":memory:", "file:")):
@@ -144,14 +148,41 @@ def hook(config: dict, key: str) -> Any:
 
 
 def build_queue() -> Queue:
-    """The Queue ``LILQUEUE`` describes; raises ConfigurationError naming the first problem."""
+    """The Queue ``LILQUEUE`` describes, or while it is wrong a ``Misconfigured`` one."""
     config = raw()
     found = problems(config)
     if found:
-        raise ConfigurationError(f"{found[0].message} (python manage.py check lists them all)")
+        return Misconfigured(ConfigurationError(f"{found[0].message} (python manage.py check lists them all)"))
     options = {QUEUE_OPTIONS[k]: v for k, v in config.items() if k in QUEUE_OPTIONS}
     return Queue(database(config), name=config.get("NAME", "lilqueue"), immediate=config.get("IMMEDIATE", False),
                  around_job=around_job, **options)
+
+
+class Misconfigured(Queue):
+    """The queue while ``LILQUEUE`` is wrong. Tasks still register on it, so that every module
+    imports (a view importing ``tasks.py``) and ``manage.py check`` can list the problems;
+    whatever needs the database or an option raises the first problem as ConfigurationError."""
+
+    def __init__(self, error: ConfigurationError) -> None:  # not Queue.__init__: that opens the database
+        self.error = error
+        self.path, self.name, self.around_job = "", "lilqueue", None
+        self.tasks, self.pipelines = {}, {}
+        self._immediate = None
+        self._registry = MemoryHuey("lilqueue")  # task classes are made on it; nothing ever runs there
+
+    @property
+    def store(self) -> Any:
+        raise self.error
+
+    @property
+    def huey(self) -> Any:
+        return self._registry
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.error
+
+    def __repr__(self) -> str:
+        return f"<Queue misconfigured: {self.error}>"
 
 
 def _text(name: str, value: Any) -> str:
