@@ -111,3 +111,13 @@ def test_djangos_test_runner_runs_each_job_at_once_with_lilqueue_immediate(tmp_p
     assert done.returncode == 0, done.stderr
     assert "Ran 2 tests" in done.stderr
     assert not os.path.exists(tmp_path / "lilqueue.sqlite3")  # immediate mode never opened the queue's file
+
+
+@pytest.mark.sqlite_only
+def test_without_database_a_postgresql_site_keeps_its_jobs_in_its_own_database_in_schema_lilqueue():
+    code = ("import django; from django.conf import settings; settings.configure(DATABASES={'default': {"
+            "'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop db', 'USER': 'app', 'PASSWORD': 'p@ss',"
+            " 'HOST': 'db.internal', 'PORT': 5433}}); django.setup();"
+            " from lilqueue.django.conf import default_database; print(default_database())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "postgresql://app:p%40ss@db.internal:5433/shop%20db?schema=lilqueue\n", done.stderr
