@@ -61,6 +61,11 @@ class CurrentJob:
         self.stop_reason: str | None = None
 
     @property
+    def worker(self) -> str | None:
+        """The id of the worker running this attempt (``host:pid:random``); None outside one."""
+        return self._worker
+
+    @property
     def canceled(self) -> bool:
         """True once the job was asked to stop (canceled, or its worker is shutting down)."""
         return self.stop_reason is not None

@@ -222,6 +222,12 @@ def check_name(name: Any, queue: Flows) -> None:
         raise ConfigurationError(f"a task or pipeline named {name!r} is already registered")
 
 
+def startable(queue: Flows) -> dict[str, Task | Pipeline]:
+    """What HTTP may start and lists: the registered tasks and pipelines but lilqueue's own
+    (the reserved prefix: the carrier of Django's tasks API, ``lilqueue.django``)."""
+    return {name: found for name, found in {**queue.tasks, **queue.pipelines}.items() if not name.startswith(RESERVED)}
+
+
 def refuse_pipeline(found: Task | Pipeline) -> Task:
     """A task, where only a task will do (``start_many``, a retry)."""
     if isinstance(found, Pipeline):

@@ -17,7 +17,7 @@ from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
 from .flows import Flows, Pipeline, check_name, refuse_pipeline
 from .immediate import Immediate, teach
-from .job import KEY_LIMIT, Job, Progress, new_id
+from .job import ID_PATTERN, KEY_LIMIT, Job, Progress, new_id
 from .operators import Operators
 from .settings import QUEUE, WORKER
 from .states import QUEUED
@@ -208,7 +208,7 @@ class Queue(Operators, Flows):
 
     def start(self, task: str | Task, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
               *, key: str | None = None, owner: str | None = None, delay: float | timedelta | None = None,
-              eta: datetime | None = None, priority: int | None = None) -> Job:
+              eta: datetime | None = None, priority: int | None = None, job_id: str | None = None) -> Job:
         """Start a registered task by name; returns the job at once.
 
         With ``key``, a job with the same key that is still queued or running is returned
@@ -216,13 +216,22 @@ class Queue(Operators, Flows):
         records who started it). ``delay`` (seconds or a timedelta) or ``eta`` (an aware
         datetime): the job is queued now and its body does not run before then (``run_at``).
         ``priority``: a higher number runs first (default: the task's, else 0).
+        ``job_id``: the new job's id, from ``lilqueue.job.new_id()``, for a caller that must
+        hand the id out before the job is recorded (Django's tasks API, on commit); not for
+        pipelines. An id already taken raises InvalidArguments.
         """
         registered = self.lookup(task)
-        if isinstance(registered, Pipeline):
+        if isinstance(registered, Pipeline) and job_id is None:
             return self.start_pipeline(registered, args, kwargs, key=key, owner=owner, delay=delay, eta=eta,
                                        priority=priority)
-        new = self._new_job(registered, args, kwargs, key, owner, time.time(), when=(delay, eta), priority=priority)
-        existing = self.store.insert(new)
+        new = self._new_job(registered, args, kwargs, key, owner, time.time(), when=(delay, eta), priority=priority,
+                            job_id=job_id)
+        try:
+            existing = self.store.insert(new)
+        except self.store.conflict:
+            if job_id is None:
+                raise
+            raise InvalidArguments(registered.name, f"job_id {job_id!r} is taken by another job") from None
         return self._started([existing if existing is not None else new.job])[0]
 
     def start_many(self, task: str | Task, arguments: Iterable[Iterable[Any]], *,
@@ -297,8 +306,10 @@ class Queue(Operators, Flows):
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
                  key: str | None, owner: str | None, now: float, retry_of: str | None = None,
                  when: tuple[Any, Any] = (None, None), priority: int | None = None,
-                 parent: str | None = None, step: int | None = None) -> NewJob:
+                 parent: str | None = None, step: int | None = None, job_id: str | None = None) -> NewJob:
         registered = refuse_pipeline(self.lookup(task))
+        if job_id is not None and (not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id)):
+            raise InvalidArguments(registered.name, f"job_id must be an id from new_id(), not {job_id!r}")
         run_at = _run_at(registered.name, now, *when)
         if self._immediate is not None:
             run_at = None  # immediate mode runs a delayed start at once, as it runs a retry
@@ -327,7 +338,7 @@ class Queue(Operators, Flows):
         # As stored and as the worker will see them (tuples become lists), not the caller's objects.
         args = args if all(type(v) in _PLAIN for v in args) else json.loads(args_json)  # args: our copy
         kwargs = dict(kwargs) if all(type(v) in _PLAIN for v in kwargs.values()) else json.loads(kwargs_json)
-        job_id = new_id()
+        job_id = new_id() if job_id is None else job_id
         try:
             message = self.huey.serialize_task(self._message(job_id, registered.name, args, kwargs, priority))
         except RecursionError:  # Huey pickles recursively: JSON nests deeper than pickle can go

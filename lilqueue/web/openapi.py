@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import flows
+from ..flows import Pipeline
 from ..job import ID_PATTERN, JSON_SCHEMA, KEY_LIMIT
 from .inputs import MAX_START_DELAY
 
@@ -111,7 +113,8 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
 
 
 def _schemas(queue: Queue) -> dict[str, Any]:
-    startable = {**queue.tasks, **{name: p.steps[0].task for name, p in queue.pipelines.items()}}
+    startable = {name: found.steps[0].task if isinstance(found, Pipeline) else found
+                 for name, found in flows.startable(queue).items()}
     task_names = sorted(startable)
     # One alternative per task (a pipeline: its first step's): its name, and its parameters' types.
     per_task = [{"properties": {"task": {"const": name}, **startable[name].arguments_schema()}}

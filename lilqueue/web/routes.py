@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from ..errors import JobNotFound, WaitersFull
+from ..errors import JobNotFound, UnknownTask, WaitersFull
+from ..flows import startable
 from ..job import Job
 from ..states import QUEUED
 from . import conditional, inputs, openapi, statuspage
@@ -78,7 +79,9 @@ class Routes:
         check_same_origin(environ, self.mw.cors_origins)
         body = read_json(environ, self.mw.max_body)
         task, args, kwargs, key, delay = start_fields(body)
-        registered = self.queue.lookup(task)
+        registered = startable(self.queue).get(task) if isinstance(task, str) else None
+        if registered is None:
+            raise UnknownTask(task)
         if not self._allowed(environ, "start", registered.name):
             raise forbidden("You may not start this task.")
         owner = self.mw.identify(environ) if self.mw.identify else None
@@ -148,8 +151,8 @@ class Routes:
 
     def tasks(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        startable = {**self.queue.tasks, **self.queue.pipelines}
-        listed = [t.describe() for name, t in sorted(startable.items()) if self._allowed(environ, "start", name)]
+        listed = [t.describe() for name, t in sorted(startable(self.queue).items())
+                  if self._allowed(environ, "start", name)]
         return _json({"tasks": listed})
 
     def health(self) -> bottle.HTTPResponse:

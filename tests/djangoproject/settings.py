@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -33,5 +34,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/login/"
 
 LILQUEUE = {"DATABASE": os.environ["LILQUEUE_TEST_DB"]} if "LILQUEUE_TEST_DB" in os.environ else {}
+
+# Django's tasks API on lilqueue (docs/django-tasks.md); the backport's app before Django 6.
+INSTALLED_APPS += ["tests.djangoproject.reports"]
+if importlib.util.find_spec("django.tasks") is None:
+    INSTALLED_APPS += ["django_tasks"]
+TASKS = {"default": {"BACKEND": "lilqueue.django.Backend", "QUEUES": ["default", "reports"],
+                     "OPTIONS": {"ENQUEUE_ON_COMMIT": os.environ.get("ENQUEUE_ON_COMMIT", "1") == "1"}}}
 if "LILQUEUE_TEST_SETTINGS" in os.environ:  # the checks' tests: LILQUEUE as JSON
     LILQUEUE = json.loads(os.environ["LILQUEUE_TEST_SETTINGS"])
