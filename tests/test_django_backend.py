@@ -102,6 +102,15 @@ def test_a_worker_runs_django_tasks_and_their_results_are_read_in_another_proces
         assert request(base, "GET", f"/jobs/{ids[6]}/status").status == 200
 
 
+def test_a_worker_whose_apps_define_no_django_task_still_runs_them(site):
+    enqueued = site.probe("out(tasks.add.enqueue(2, 3).id)")
+    site.env["REPORTS_APP"] = "0"
+    site.worker()
+    del site.env["REPORTS_APP"]
+    found = site.probe(f"out(describe(finished(backend.get_result({enqueued!r}))))")
+    assert (found["status"], found["return_value"]) == ("SUCCESSFUL", 5)
+
+
 def test_a_failing_task_is_failed_with_the_full_class_path_and_traceback_of_its_exception(site):
     ids = site.probe("""out([t.enqueue().id for t in [tasks.fail_value_error, tasks.fail_report_error,
                                                      tasks.complex_exception, tasks.complex_return_value]])""")

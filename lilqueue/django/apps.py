@@ -14,6 +14,8 @@ from django.utils.module_loading import autodiscover_modules
 from ..settings import MIDDLEWARE
 from .conf import problems
 
+BACKEND_PATHS = ("lilqueue.django.Backend", "lilqueue.django.backend.Backend")
+
 
 class LilqueueConfig(AppConfig):
     name = "lilqueue.django"
@@ -26,9 +28,23 @@ class LilqueueConfig(AppConfig):
         autodiscover_modules("tasks")  # with bad settings too: see conf.Misconfigured
         config = getattr(settings, "LILQUEUE", {})
         if not problems(config):
+            _open_task_backends()
             threads = MIDDLEWARE.check("worker", config.get("WORKER", False))
             if threads:
                 _embed(threads)
+
+
+def _open_task_backends() -> None:
+    """Create each of Django's task backends that is lilqueue's: creating one registers the
+    carrier of Django's tasks on its queue, so a worker runs them even when none of the modules
+    it imported defines a Django task."""
+    aliases = [alias for alias, options in getattr(settings, "TASKS", {}).items()
+               if options.get("BACKEND") in BACKEND_PATHS]
+    if aliases:
+        from .tasks_api import task_backends
+
+        for alias in aliases:
+            task_backends[alias]
 
 
 def _embed(threads: int) -> None:

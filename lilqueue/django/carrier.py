@@ -9,7 +9,7 @@ neither starts nor lists it) whose first argument is the Django task's address
                   "backend": "default"}, 2026, "pdf"]
 
 ``register(queue)`` puts the carrier among the queue's tasks; the backend does it when Django
-creates it, which is in every process that imports a module with a Django task.
+creates it, which ``apps.py`` makes happen at ``django.setup()`` in every process.
 """
 
 from __future__ import annotations
