@@ -198,6 +198,7 @@ def test_cancel_stops_a_running_job_and_is_refused_once_it_finished(dashboard, q
     wait_for(lambda: queue.get(job.id).state == "running", what="the job runs")
     path, query = redirected(post_form(base, f"{ADMIN}/jobs/{job.id}/cancel"))
     assert (path, query) == (f"{ADMIN}/jobs/{job.id}", {"done": ["cancel"]})
+    assert "Canceled this job." in page(base, f"{path}?done=cancel").text  # one job, not "the jobs"
     assert finished(queue, job, timeout=10).state == "canceled"
     path, query = redirected(post_form(base, f"{ADMIN}/jobs/{job.id}/cancel"))
     assert query == {"refused": ["cancel"]}

@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from ...formats import utc
+from ...formats import count, utc
 from ...job import ID_PATTERN, Job
 from ..problems import Problem
 from .actions import BULK_LIMIT
@@ -107,7 +107,8 @@ def flash(site: Site, query: str, clean: str) -> str:
         text = e(REFUSED[refused])
     elif done in DONE:
         n, skipped = _count(first.get("n")), _count(first.get("skipped"))
-        text = f"{DONE[done]} {n if n is not None else 'the'} job{'' if n == 1 else 's'}."
+        # a count comes from a bulk action; none, from one job's own page
+        text = f"{DONE[done]} this job." if n is None else f"{DONE[done]} {count(n, 'job')}."
         if skipped:
             text += f" {skipped} skipped: they had changed meanwhile, or their task no longer runs them."
         if first.get("more") == "1":
