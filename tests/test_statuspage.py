@@ -156,3 +156,9 @@ def test_a_hostile_next_url_is_escaped_in_the_refresh_and_in_the_link(queue, run
         assert page.links == [hostile]  # the same URL once the browser unescapes it
         if job.state == "succeeded":
             assert page.refresh == f"0; url={hostile}"
+
+
+def test_the_log_heading_shows_only_above_log_lines(run):
+    quiet, chatty = render(run("add", 1, 2)), render(run("steps", 3))
+    assert "Log</h2>" not in quiet and 'id="logs"' not in quiet
+    assert "<h2>Log</h2>" in chatty and "warning: cannot import line 3" in chatty

@@ -41,12 +41,7 @@ pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
 <p>{bar} <span id="percent">{percent}</span></p>
 <p id="message">{message}</p>
 {flow}{outcome}
-{next_link}<h2>Log</h2>
-<ul id="logs">
-{logs}
-</ul>
-{dropped}
-<p><small>Job <code>{job_id}</code>, version {version}. {refresh_note}</small></p>
+{next_link}{logs}<p><small>Job <code>{job_id}</code>, version {version}. {refresh_note}</small></p>
 </body>
 </html>
 """
@@ -66,8 +61,6 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         outcome = f"<h2>Result</h2>\n<pre>{escape(json.dumps(job.result, indent=2))}</pre>"
     else:
         outcome = ""
-    logs = "\n".join(f'<li class="log-{escape(line.level)}">{escape(line.level)}: {escape(line.message)}</li>'
-                     for line in job.logs)
     if not job.finished:
         refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">\n'
     elif job.state == SUCCEEDED and next_url:
@@ -81,9 +74,19 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
         bar=_bar(job, stalled), percent=escape(percent), message=escape(message), flow=_flow(job), outcome=outcome,
         next_link=f'<p><a href="{escape(next_url)}">Continue</a></p>\n' if ended else "",
-        logs=logs, dropped=f"<p>{job.logs_dropped} older lines dropped.</p>" if job.logs_dropped else "",
+        logs=_logs(job),
         refresh_note="" if job.finished else f"This page reloads every {REFRESH_SECONDS} s.",
     )
+
+
+def _logs(job: Job) -> str:
+    """The log lines under a heading; nothing at all for a job that wrote none."""
+    if not job.logs and not job.logs_dropped:
+        return ""
+    lines = "\n".join(f'<li class="log-{escape(line.level)}">{escape(line.level)}: {escape(line.message)}</li>'
+                      for line in job.logs)
+    dropped = f"<p>{job.logs_dropped} older lines dropped.</p>\n" if job.logs_dropped else ""
+    return f'<h2>Log</h2>\n<ul id="logs">\n{lines}\n</ul>\n{dropped}'
 
 
 def _flow(job: Job) -> str:
