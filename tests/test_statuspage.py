@@ -107,7 +107,7 @@ def test_a_job_that_ends_without_progress_has_a_full_bar_only_when_it_succeeded(
     succeeded, failed = run("noop"), run("fail", "boom")
     assert succeeded.progress.total is None and failed.progress.total is None
     assert Page(render(succeeded)).bar == {"max": "1", "value": "1"}
-    assert '<span id="percent">100 %</span>' in render(succeeded)
+    assert '<span id="percent">100%</span>' in render(succeeded)
     assert Page(render(failed)).bar == {"max": "1", "value": "0"}
     assert '<span id="percent"></span>' in render(failed)
     assert Page(render(canceled_while_queued(queue))).bar == {"max": "1", "value": "0"}

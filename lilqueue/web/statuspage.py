@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from html import escape
 
+from ..formats import percent
 from ..job import PIPELINE, Job
 from ..states import QUEUED, SUCCEEDED
 
@@ -52,7 +53,7 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
     person goes once the job ended; ``no_worker`` says that no worker has sent a heartbeat lately."""
     progress = job.progress
     stalled = no_worker and job.state == QUEUED and datetime.now(UTC) - job.created_at > NO_WORKER_GRACE
-    percent = "100 %" if job.state == SUCCEEDED else "" if progress.percent is None else f"{progress.percent:g} %"
+    shown = percent(progress.current, progress.total, done=job.state == SUCCEEDED)
     message = "Waiting for a worker — none is running." if stalled else progress.message or ""
     if job.error is not None:
         outcome = (f'<p class="error">Failed: <strong>{escape(job.error.type)}</strong>: '
@@ -72,7 +73,7 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         refresh=refresh,
         task=escape(job.task), state=escape(job.state), job_id=escape(job.id), version=job.version,
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
-        bar=_bar(job, stalled), percent=escape(percent), message=escape(message), flow=_flow(job), outcome=outcome,
+        bar=_bar(job, stalled), percent=escape(shown), message=escape(message), flow=_flow(job), outcome=outcome,
         next_link=f'<p><a href="{escape(next_url)}">Continue</a></p>\n' if ended else "",
         logs=_logs(job),
         refresh_note="" if job.finished else f"This page reloads every {REFRESH_SECONDS} s.",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...formats import age
+from ...formats import age, percent
 from ...job import Job
-from ...states import CANCELED, FAILED
+from ...states import CANCELED, FAILED, SUCCEEDED
 from .layout import Site, e, job_link, layout, pretty, state, when
 
 
@@ -91,7 +91,7 @@ def _progress(job: Job) -> str:
         bar = '<progress data-progress max="1" value="0"></progress>'
     else:
         bar = "<progress data-progress></progress>"
-    shown = "" if p.percent is None else f"{p.percent:g} %"
+    shown = percent(p.current, p.total, done=job.state == SUCCEEDED)
     counted = f"{p.current:g} of {p.total:g}" if p.current is not None and p.total else ""
     return (f'<div class="progress">{bar} <span data-percent>{e(shown)}</span> <span>{e(counted)}</span>\n'
             f'<p data-message>{e(p.message or "")}</p></div>')

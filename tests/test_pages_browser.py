@@ -1,0 +1,96 @@
+"""lilqueue's own pages in a real Chromium, side by side: the status page, the dashboard's job
+page and a page that lilqueue.js binds write a job alike (its percentage, its bar's color).
+
+They render the same job JSON on either engine, so they run on one SQLite file. Needs Debian's
+``chromium`` and the ``playwright`` package (never ``playwright install``); without them these
+tests skip, or fail when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lilqueue.formats import percent
+from tests import tasks, test_browser
+from tests.conftest import ROOT, worker_starter
+from tests.http_support import running
+
+browser = test_browser.browser  # the module's Chromium, launched as the demo's browser tests launch it
+ADMIN = "/jobs/admin"
+
+CARD = b"""<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>card</title><link rel="icon" href="data:,">
+<div id="card">
+  <progress data-lilqueue-progress max="100"></progress> <span data-lilqueue-percent></span>
+  <b data-lilqueue-state></b>
+</div>
+<script type="module">
+  import { bind } from "/jobs/static/lilqueue.js";
+  bind("#card", new URLSearchParams(location.search).get("job"));
+</script>
+</html>"""
+
+
+def host(environ, start_response):
+    """The host app: one page where lilqueue.js binds the job named in ``?job=``."""
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [CARD]
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    """A queue on a SQLite file, served with the dashboard in front of ``host``, and a worker:
+    yields (queue, base URL, location)."""
+    location = str(tmp_path / "pages.db")
+    queue = tasks.build(location)
+    starter = worker_starter(location, tmp_path)
+    start = next(starter)
+    start(threads=2)
+    with running(queue.middleware(host, admin=lambda environ: True)) as base:
+        yield queue, base, location
+    next(starter, None)
+
+
+def finished(queue, task: str, *args):
+    job = queue.wait(queue.start(task, list(args)).id, timeout=20)
+    assert job.finished, job
+    return job
+
+
+def shown(browser, url: str, selector: str, ready: str = "() => true") -> str:
+    with test_browser.opened(browser, url) as page:
+        page.wait_for_function(ready)
+        return page.text_content(selector).strip()
+
+
+def test_the_status_page_the_dashboard_lilqueue_js_and_the_cli_write_a_percentage_alike(browser, site):
+    queue, base, location = site
+    job = finished(queue, "fail_at", 2, 3)
+    written = {
+        "status page": shown(browser, f"{base}/jobs/{job.id}/status", "#percent"),
+        "dashboard": shown(browser, f"{base}{ADMIN}/jobs/{job.id}", "[data-percent]"),
+        "lilqueue.js": shown(browser, f"{base}/?job={job.id}", "[data-lilqueue-percent]",
+                             "() => document.querySelector('#card').dataset.state === 'failed'"),
+    }
+    cli = subprocess.run([sys.executable, "-m", "lilqueue", "show", "tests.tasks:queue", job.id], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, LILQUEUE_TEST_DB=location))
+    written["cli"] = next(line for line in cli.stdout.splitlines() if line.startswith("progress")).split()[2]
+    assert written == {"status page": "66%", "dashboard": "66%", "lilqueue.js": "66%", "cli": "(66%)"}, written
+
+
+def test_lilqueue_js_follows_the_rule_of_lilqueue_formats_percent(browser, site):
+    _, base, _ = site
+    cases = [(163, 300, False), (2, 3, False), (29, 100, False), (0.29, 1, False), (999, 1000, False),
+             (0, 10, False), (300, 300, False), (450, 300, False), (-3, 300, False), (5, None, False),
+             (5, 0, False), (None, 10, False), (None, None, True), (3, 10, True)]
+    with test_browser.opened(browser, f"{base}/?job=none") as page:
+        written = page.evaluate("""async (cases) => {
+            const { percentText } = await import("/jobs/static/lilqueue.js");
+            return cases.map(([current, total, done]) => percentText(current, total, done));
+        }""", cases)
+    assert written == [percent(current, total, done) for current, total, done in cases]
