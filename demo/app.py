@@ -101,6 +101,8 @@ PAGE = """<!doctype html>
   [data-state=succeeded] [data-lilqueue-state] { background: #cfc; }
   [data-state=failed] [data-lilqueue-state] { background: #fcc; }
   [data-state=canceled] [data-lilqueue-state] { background: #ddd; }
+  [data-state=succeeded] progress { accent-color: #2e8b57; } [data-state=failed] progress { accent-color: #c0392b; }
+  [data-state=canceled] progress { accent-color: #7f8c8d; }
   [data-lilqueue-message] { margin: .3rem 0; color: #555; }
   .job h3 { margin: .5rem 0 0; font-size: .9rem; }
   [data-lilqueue-logs] { max-height: 8rem; overflow: auto; margin: .3rem 0; padding-left: 1.2rem; font-size: .9rem;

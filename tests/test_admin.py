@@ -463,4 +463,4 @@ def test_the_job_page_labels_the_arguments_and_draws_no_bar_for_a_job_that_repor
     assert quiet.all("progress") == [] and "It reported no progress." in quiet.text
     assert "100%" not in quiet.text  # succeeded, but it never said how far it was
     assert page(base, f"{ADMIN}/jobs/{reporting.id}").all("progress") == [
-        {"data-progress": None, "max": "4", "value": "4"}]
+        {"data-progress": None, "data-state": "succeeded", "max": "4", "value": "4"}]

@@ -17,7 +17,7 @@ import pytest
 
 from lilqueue.formats import percent
 from tests import tasks, test_browser
-from tests.conftest import ROOT, worker_starter
+from tests.conftest import ROOT, wait_for, worker_starter
 from tests.http_support import running
 
 browser = test_browser.browser  # the module's Chromium, launched as the demo's browser tests launch it
@@ -94,3 +94,28 @@ def test_lilqueue_js_follows_the_rule_of_lilqueue_formats_percent(browser, site)
             return cases.map(([current, total, done]) => percentText(current, total, done));
         }""", cases)
     assert written == [percent(current, total, done) for current, total, done in cases]
+
+
+def bar_colors(browser, base: str, job_id: str) -> dict[str, str]:
+    """The color of the job's bar on the status page and on the dashboard's job page."""
+    colors = {}
+    for place, url, bar in (("status page", f"{base}/jobs/{job_id}/status", "progress"),
+                            ("dashboard", f"{base}{ADMIN}/jobs/{job_id}", "[data-progress]")):
+        with test_browser.opened(browser, url) as page:
+            colors[place] = page.eval_on_selector(bar, "bar => getComputedStyle(bar).accentColor")
+    return colors
+
+
+def test_a_bar_takes_the_color_of_its_jobs_final_state_on_the_status_page_and_the_dashboard(browser, site):
+    queue, base, _ = site
+    long = queue.start("steps", [10_000, 0.01])
+    wait_for(lambda: queue.get(long.id).progress.current, what="progress")
+    running = bar_colors(browser, base, long.id)
+    canceled = queue.wait(queue.cancel(long.id).id, timeout=15)
+    assert canceled.state == "canceled" and canceled.progress.current
+    seen = {"running": running, "canceled": bar_colors(browser, base, long.id),
+            "failed": bar_colors(browser, base, finished(queue, "fail_at", 1, 3).id),
+            "succeeded": bar_colors(browser, base, finished(queue, "steps", 3).id)}
+    expected = {"running": "auto", "canceled": test_browser.GREY, "failed": test_browser.RED,
+                "succeeded": test_browser.GREEN}  # auto: the browser's own accent while it moves
+    assert seen == {state: {"status page": color, "dashboard": color} for state, color in expected.items()}, seen

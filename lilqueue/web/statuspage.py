@@ -31,6 +31,8 @@ PAGE = """<!doctype html>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}
 progress {{ width: 100%; height: 1.2rem; }}
+progress[data-state=succeeded] {{ accent-color: #2e8b57; }} progress[data-state=failed] {{ accent-color: #c0392b; }}
+progress[data-state=canceled] {{ accent-color: #7f8c8d; }}
 .state {{ font-weight: bold; }} .error {{ color: #a00; }}
 .log-warning {{ color: #8a5a00; }} .log-error {{ color: #a00; }}
 pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
@@ -104,15 +106,16 @@ def _flow(job: Job) -> str:
 
 
 def _bar(job: Job, stalled: bool) -> str:
-    """Full once succeeded; the last known value otherwise; animated only while something may move."""
-    progress = job.progress
+    """Full once succeeded; the last known value otherwise; animated only while something may
+    move; colored by the job's state (``data-state``), so a failed bar is not a running one."""
+    progress, state = job.progress, f'data-state="{escape(job.state)}"'
     if job.state == SUCCEEDED:
-        return '<progress max="1" value="1"></progress>'
+        return f'<progress {state} max="1" value="1"></progress>'
     if progress.total:
-        return f'<progress max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
+        return f'<progress {state} max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
     if job.finished or stalled:
-        return '<progress max="1" value="0"></progress>'
-    return "<progress></progress>"  # indeterminate: no total known
+        return f'<progress {state} max="1" value="0"></progress>'
+    return f"<progress {state}></progress>"  # indeterminate: no total known
 
 
 def _num(value: float) -> str:

@@ -90,9 +90,10 @@ def _progress(job: Job) -> str:
     (yet); no bar, but words, for a job that is not running and never reported a total."""
     p = job.progress
     if p.total:
-        bar = f'<progress data-progress max="{e(f"{p.total:g}")}" value="{e(f"{p.current or 0:g}")}"></progress>'
+        bar = (f'<progress data-progress data-state="{e(job.state)}" max="{e(f"{p.total:g}")}" '
+               f'value="{e(f"{p.current or 0:g}")}"></progress>')
     elif job.state == RUNNING:
-        bar = "<progress data-progress></progress>"
+        bar = '<progress data-progress data-state="running"></progress>'
     else:
         said = ("Not started yet." if not job.finished else "It reported no progress." if p.current is None
                 else f"It reported {p.current:g}, of no total.")
