@@ -31,7 +31,7 @@ def opened(browser, url: str):
     with test_browser.opened(browser, url, width=1200) as page:
         problems: list[str] = []
         def console(message) -> None:
-            if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            if message.type == "error":
                 problems.append(f"{message.text} ({message.location.get('url')})")
 
         page.on("console", console)

@@ -36,23 +36,38 @@ CARD = b"""<!doctype html>
 </html>"""
 
 
-def host(environ, start_response):
-    """The host app: one page where lilqueue.js binds the job named in ``?job=``."""
-    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-    return [CARD]
+PLAIN = b"<!doctype html><title>no icon named</title><p>A page that names no icon."
+
+
+class Host:
+    """The host app: ``/`` a page where lilqueue.js binds the job named in ``?job=``, ``/plain``
+    a page without an icon link, 404 for the rest; ``paths`` lists what it was asked for."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, environ, start_response):
+        path = environ["PATH_INFO"]
+        self.paths.append(path)
+        if path not in ("/", "/plain"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [CARD if path == "/" else PLAIN]
 
 
 @pytest.fixture
 def site(tmp_path: Path):
-    """A queue on a SQLite file, served with the dashboard in front of ``host``, and a worker:
-    yields (queue, base URL, location)."""
+    """A queue on a SQLite file, served with the dashboard in front of a ``Host``, and a worker:
+    yields (queue, base URL, location, host)."""
     location = str(tmp_path / "pages.db")
     queue = tasks.build(location)
     starter = worker_starter(location, tmp_path)
     start = next(starter)
     start(threads=2)
+    host = Host()
     with running(queue.middleware(host, admin=lambda environ: True)) as base:
-        yield queue, base, location
+        yield queue, base, location, host
     next(starter, None)
 
 
@@ -69,7 +84,7 @@ def shown(browser, url: str, selector: str, ready: str = "() => true") -> str:
 
 
 def test_the_status_page_the_dashboard_lilqueue_js_and_the_cli_write_a_percentage_alike(browser, site):
-    queue, base, location = site
+    queue, base, location, _ = site
     job = finished(queue, "fail_at", 2, 3)
     written = {
         "status page": shown(browser, f"{base}/jobs/{job.id}/status", "#percent"),
@@ -84,7 +99,7 @@ def test_the_status_page_the_dashboard_lilqueue_js_and_the_cli_write_a_percentag
 
 
 def test_lilqueue_js_follows_the_rule_of_lilqueue_formats_percent(browser, site):
-    _, base, _ = site
+    _, base, _, _ = site
     cases = [(163, 300, False), (2, 3, False), (29, 100, False), (0.29, 1, False), (999, 1000, False),
              (0, 10, False), (300, 300, False), (450, 300, False), (-3, 300, False), (5, None, False),
              (5, 0, False), (None, 10, False), (None, None, True), (3, 10, True)]
@@ -107,7 +122,7 @@ def bar_colors(browser, base: str, job_id: str) -> dict[str, str]:
 
 
 def test_a_bar_takes_the_color_of_its_jobs_final_state_on_the_status_page_and_the_dashboard(browser, site):
-    queue, base, _ = site
+    queue, base, _, _ = site
     long = queue.start("steps", [10_000, 0.01])
     wait_for(lambda: queue.get(long.id).progress.current, what="progress")
     running = bar_colors(browser, base, long.id)
@@ -119,3 +134,20 @@ def test_a_bar_takes_the_color_of_its_jobs_final_state_on_the_status_page_and_th
     expected = {"running": "auto", "canceled": test_browser.GREY, "failed": test_browser.RED,
                 "succeeded": test_browser.GREEN}  # auto: the browser's own accent while it moves
     assert seen == {state: {"status page": color, "dashboard": color} for state, color in expected.items()}, seen
+
+
+def test_no_page_of_lilqueue_makes_the_browser_ask_the_host_for_favicon_ico(browser, site):
+    queue, base, _, host = site
+    job = finished(queue, "fail_at", 1, 3)
+    context = browser.new_context()
+    try:
+        for path in (f"/jobs/{job.id}/status", f"{ADMIN}/", f"{ADMIN}/jobs", f"{ADMIN}/jobs/{job.id}", f"{ADMIN}/nope"):
+            context.new_page().goto(base + path)
+        context.pages[-1].wait_for_timeout(2000)  # Chromium asks for the icon soon after a page loaded
+        asked = list(host.paths)
+        # the control, last: Chromium remembers a missing icon and would not ask for it again
+        context.new_page().goto(f"{base}/plain")
+        wait_for(lambda: "/favicon.ico" in host.paths, what="Chromium asks for a page without an icon link")
+    finally:
+        context.close()
+    assert "/favicon.ico" not in asked, asked

@@ -17,6 +17,7 @@ from html import escape
 from ..formats import percent
 from ..job import PIPELINE, Job
 from ..states import QUEUED, SUCCEEDED
+from .icon import LINK
 
 REFRESH_SECONDS = 2
 NO_WORKER_GRACE = timedelta(seconds=3)  # a queued job younger than this is about to be picked up
@@ -27,6 +28,7 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+{icon}
 {refresh}<title>{task} – {state}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}
@@ -72,7 +74,7 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         refresh = ""
     ended = job.finished and next_url
     return PAGE.format(
-        refresh=refresh,
+        refresh=refresh, icon=LINK,
         task=escape(job.task), state=escape(job.state), job_id=escape(job.id), version=job.version,
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
         bar=_bar(job, stalled), percent=escape(shown), message=escape(message), flow=_flow(job), outcome=outcome,
