@@ -127,9 +127,9 @@ PAGE = """<!doctype html>
     <header>
       <strong data-title></strong> <span data-lilqueue-state>starting</span>
       <a data-status-page hidden>plain page</a>
-      <button data-lilqueue-cancel>Cancel</button>
+      <button data-lilqueue-cancel disabled>Cancel</button>
     </header>
-    <progress data-lilqueue-progress max="100"></progress> <span data-lilqueue-percent></span>
+    <progress data-lilqueue-progress max="100" value="0"></progress> <span data-lilqueue-percent></span>
     <p data-lilqueue-message></p>
     <h3 data-warnings hidden></h3>
     <ul data-lilqueue-logs></ul>

@@ -194,6 +194,15 @@ def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_re
     page.wait_for_function("document.querySelector('#state')?.textContent === 'succeeded'")
 
 
+def test_a_new_card_is_still_and_cannot_cancel_until_its_job_is_bound(page):
+    page.route("**/jobs/", lambda route: None)  # the start's POST never answers: no job comes
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.isConnected")
+    assert page.evaluate(f"""(card => ({{cancel: card.querySelector('[data-lilqueue-cancel]').disabled,
+        animated: card.querySelector('progress').matches(':indeterminate')}}))({card(0)})""") == {
+        "cancel": True, "animated": False}
+
+
 def test_cancel_on_a_running_import_shows_canceled(page):
     page.click("#import")
     page.wait_for_function(f"{card(0)}?.dataset.state === 'running' && {card(0)}.querySelector('progress').value > 0")
