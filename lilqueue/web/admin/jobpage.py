@@ -99,7 +99,7 @@ def _progress(job: Job) -> str:
                 else f"It reported {p.current:g}, of no total.")
         bar = f'<span class="no-progress" data-no-progress>{e(said)}</span>'
     shown = percent(p.current, p.total, done=job.state == SUCCEEDED) if p.total else ""
-    counted = f"{p.current:g} of {p.total:g}" if p.current is not None and p.total else ""
+    counted = f"({p.current:g} of {p.total:g})" if p.current is not None and p.total else ""
     return (f'<div class="progress">{bar} <span data-percent>{e(shown)}</span> <span>{e(counted)}</span>\n'
             f'<p data-message>{e(p.message or "")}</p></div>')
 
@@ -128,5 +128,6 @@ def _logs(job: Job) -> str:
     rows = "\n".join(f'<tr class="log-{e(line.level)}"><td>{when(line.ts)}</td><td>{e(line.level)}</td>'
                      f"<td>{e(line.message)}</td></tr>" for line in job.logs)
     dropped = f"<p>{job.logs_dropped} older lines were dropped.</p>\n" if job.logs_dropped else ""
-    return (f"<h2>Log</h2>\n{dropped}<table class=\"logs\" data-logs>\n<thead><tr><th>time (UTC)</th>"
-            f"<th>level</th><th>message</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>")
+    return (f'<h2>Log</h2>\n{dropped}<div class="scroll">\n<table class="logs" data-logs>\n'
+            "<thead><tr><th>time (UTC)</th><th>level</th><th>message</th></tr></thead>\n"
+            f"<tbody>\n{rows}\n</tbody>\n</table>\n</div>")
