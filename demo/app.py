@@ -88,6 +88,7 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>lilqueue demo</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   button { font: inherit; padding: .4rem .9rem; border-radius: .4rem; border: 1px solid #888; background: #fff; }
@@ -101,6 +102,8 @@ PAGE = """<!doctype html>
   [data-state=succeeded] [data-lilqueue-state] { background: #cfc; }
   [data-state=failed] [data-lilqueue-state] { background: #fcc; }
   [data-state=canceled] [data-lilqueue-state] { background: #ddd; }
+  [data-state=succeeded] progress { accent-color: #2e8b57; } [data-state=failed] progress { accent-color: #c0392b; }
+  [data-state=canceled] progress { accent-color: #7f8c8d; }
   [data-lilqueue-message] { margin: .3rem 0; color: #555; }
   .job h3 { margin: .5rem 0 0; font-size: .9rem; }
   [data-lilqueue-logs] { max-height: 8rem; overflow: auto; margin: .3rem 0; padding-left: 1.2rem; font-size: .9rem;
@@ -124,9 +127,9 @@ PAGE = """<!doctype html>
     <header>
       <strong data-title></strong> <span data-lilqueue-state>starting</span>
       <a data-status-page hidden>plain page</a>
-      <button data-lilqueue-cancel>Cancel</button>
+      <button data-lilqueue-cancel disabled>Cancel</button>
     </header>
-    <progress data-lilqueue-progress max="100"></progress> <span data-lilqueue-percent></span>
+    <progress data-lilqueue-progress max="100" value="0"></progress> <span data-lilqueue-percent></span>
     <p data-lilqueue-message></p>
     <h3 data-warnings hidden></h3>
     <ul data-lilqueue-logs></ul>

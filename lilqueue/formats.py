@@ -1,14 +1,16 @@
-"""How lilqueue writes a moment, an age and a count as text, for the JSON, the command line,
-the dashboard and the logs alike:
+"""How lilqueue writes a moment, an age, a count and a percentage as text, for the JSON, the
+command line, the dashboard, the status page and the logs alike:
 
     iso(job.created_at)                  # '2026-12-02T09:30:00.123456Z' (the JSON's moments)
     iso(1764667800.0, "seconds")         # '2025-12-02T09:30:00Z' (the command line's columns)
     age(185.2)                           # '3m05s'
     count(1, "thread")                   # '1 thread'
+    percent(163, 300)                    # '54%' (lilqueue.js writes it the same way)
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 
@@ -50,3 +52,16 @@ def age(seconds: float) -> str:
 def count(n: int, noun: str) -> str:
     """``1 job``, ``3 jobs``, ``0 jobs``: a number and its noun, singular or plural."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def percent(current: float | None, total: float | None, done: bool = False) -> str:
+    """``current`` of ``total`` as a whole percentage rounded down, so that ``100%`` means all
+    of it: ``54%`` for 163 of 300, ``99%`` for 999 of 1000. ``""`` while no total is known;
+    ``done`` (the job succeeded, whatever it last reported) is ``100%``. lilqueue.js's
+    ``percentText`` follows the same rule."""
+    if done:
+        return "100%"
+    if current is None or not total:
+        return ""
+    ratio = min(max(current / total, 0.0), 1.0)
+    return f"{math.floor(ratio * 100 + 1e-9)}%"  # 1e-9: 29 of 100 is 28.999999999999996 in floats

@@ -45,6 +45,12 @@ def fail(message="boom"):
     raise ValueError(message)
 
 
+def fail_at(current, total):
+    """Reports ``current`` of ``total``, then fails: a finished job whose progress stays there."""
+    lilqueue.current_job().progress(current, total=total, message=f"line {current}")
+    raise ValueError(f"line {current} is broken")
+
+
 def sleepy(seconds):
     """Sleeps in small slices, checking for cancellation (a cooperative task)."""
     job = lilqueue.current_job()
@@ -91,6 +97,7 @@ TASKS = {
     "noop": (noop, {}),
     "steps": (steps, {}),
     "fail": (fail, {}),
+    "fail_at": (fail_at, {}),
     "sleepy": (sleepy, {}),
     "sleepy_retry": (sleepy, {"retries": 1}),
     "spin": (spin, {"isolate": True}),

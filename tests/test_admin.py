@@ -198,6 +198,7 @@ def test_cancel_stops_a_running_job_and_is_refused_once_it_finished(dashboard, q
     wait_for(lambda: queue.get(job.id).state == "running", what="the job runs")
     path, query = redirected(post_form(base, f"{ADMIN}/jobs/{job.id}/cancel"))
     assert (path, query) == (f"{ADMIN}/jobs/{job.id}", {"done": ["cancel"]})
+    assert "Canceled this job." in page(base, f"{path}?done=cancel").text  # one job, not "the jobs"
     assert finished(queue, job, timeout=10).state == "canceled"
     path, query = redirected(post_form(base, f"{ADMIN}/jobs/{job.id}/cancel"))
     assert query == {"refused": ["cancel"]}
@@ -447,3 +448,19 @@ def test_the_overview_shows_counts_depth_workers_throughput_and_recent_failures(
     queue.cancel(busy.id)
     for job in waiting:
         finished(queue, job)
+
+
+def test_the_job_page_labels_the_arguments_and_draws_no_bar_for_a_job_that_reported_no_progress(
+        dashboard, queue, start_worker):
+    base = dashboard()
+    queued = queue.start("import_rows", [7], {"label": "x"})
+    quiet = page(base, f"{ADMIN}/jobs/{queued.id}")
+    assert quiet.all("progress") == [] and "Not started yet." in quiet.text
+    assert "args (positional)[ 7 ] kwargs (by name){ \"label\": \"x\" }" in quiet.text
+    start_worker()
+    done, reporting = finished(queue, queue.start("add", [1, 2])), finished(queue, queue.start("steps", [4]))
+    quiet = page(base, f"{ADMIN}/jobs/{done.id}")
+    assert quiet.all("progress") == [] and "It reported no progress." in quiet.text
+    assert "100%" not in quiet.text  # succeeded, but it never said how far it was
+    assert page(base, f"{ADMIN}/jobs/{reporting.id}").all("progress") == [
+        {"data-progress": None, "data-state": "succeeded", "max": "4", "value": "4"}]

@@ -27,6 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 ROWS, DELAY = 60, 0.04  # an import takes about 2.5 s: long enough to watch and to cancel
 TIMEOUT = 20_000  # ms for any one thing to show up on the page
+GREEN, RED, GREY = "rgb(46, 139, 87)", "rgb(192, 57, 43)", "rgb(127, 140, 141)"  # bars of the final states
 
 
 def missing(reason: str):
@@ -156,6 +157,11 @@ def bar(page, n: int) -> dict:
                          f"({card(n)}.querySelector('progress'))")
 
 
+def accent(page, n: int) -> str:
+    """The color the n-th card's bar is drawn in."""
+    return page.evaluate(f"getComputedStyle({card(n)}.querySelector('progress')).accentColor")
+
+
 def bind_card(page, task: str, kwargs: dict) -> None:
     """Start a job and bind it to a new card from the page's own template, as its buttons do."""
     page.evaluate("""async ([task, kwargs]) => {
@@ -177,6 +183,7 @@ def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_re
     wait_state(page, 0, "succeeded")
     assert page.evaluate(f"{card(0)}.querySelector('progress').value") == 100
     assert text(page, 0, "percent") == "100%"
+    assert accent(page, 0) == GREEN
     warnings = page.evaluate(f"[...{card(0)}.querySelectorAll('[data-lilqueue-logs] li')].map(li => li.textContent)")
     assert "cannot import line 17: 'ken16 at example.com' is not an email address" in warnings
     assert text(page, 0, "result") == f"{ROWS - len(warnings)} customers imported, {len(warnings)} lines skipped"
@@ -187,6 +194,15 @@ def test_an_import_moves_the_bar_to_100_shows_warnings_as_they_arrive_and_the_re
     page.wait_for_function("document.querySelector('#state')?.textContent === 'succeeded'")
 
 
+def test_a_new_card_is_still_and_cannot_cancel_until_its_job_is_bound(page):
+    page.route("**/jobs/", lambda route: None)  # the start's POST never answers: no job comes
+    page.click("#import")
+    page.wait_for_function(f"{card(0)}?.isConnected")
+    assert page.evaluate(f"""(card => ({{cancel: card.querySelector('[data-lilqueue-cancel]').disabled,
+        animated: card.querySelector('progress').matches(':indeterminate')}}))({card(0)})""") == {
+        "cancel": True, "animated": False}
+
+
 def test_cancel_on_a_running_import_shows_canceled(page):
     page.click("#import")
     page.wait_for_function(f"{card(0)}?.dataset.state === 'running' && {card(0)}.querySelector('progress').value > 0")
@@ -195,6 +211,7 @@ def test_cancel_on_a_running_import_shows_canceled(page):
     assert page.evaluate(f"{card(0)}.querySelector('progress').value") < 100
     assert text(page, 0, "state") == "canceled"
     assert page.is_disabled(".job [data-lilqueue-cancel]")
+    assert accent(page, 0) == GREY  # a bar stopped by a cancel is not a running one
 
 
 def test_a_failing_task_shows_its_error(page):
@@ -203,6 +220,7 @@ def test_a_failing_task_shows_its_error(page):
     assert text(page, 0, "error") == "ConnectionError: supplier.example.com did not answer within 30 s"
     assert page.is_visible(".job [data-lilqueue-error]")
     assert page.is_hidden(".job [data-lilqueue-result]")
+    assert accent(page, 0) == RED
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "demo-failed.png"), full_page=True)
 

@@ -1,4 +1,5 @@
-"""lilqueue.formats: moments, ages and counts as the JSON, the command line and the dashboard write them."""
+"""lilqueue.formats: moments, ages, counts and percentages as the JSON, the command line, the status page
+and the dashboard write them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lilqueue.formats import age, count, iso, utc
+from lilqueue.formats import age, count, iso, percent, utc
 
 MOMENT = datetime(2026, 12, 2, 9, 30, 5, 250000, tzinfo=UTC)
 
@@ -46,3 +47,24 @@ def test_an_age_below_zero_from_clocks_apart_is_shown_as_none():
 
 def test_a_count_names_its_noun_in_the_singular_only_for_one():
     assert [count(n, "thread") for n in (0, 1, 2)] == ["0 threads", "1 thread", "2 threads"]
+
+
+@pytest.mark.parametrize(("current", "total", "shown"), [
+    (163, 300, "54%"), (1, 3, "33%"), (2, 3, "66%"), (999, 1000, "99%"), (0.29, 1, "29%"), (29, 100, "29%"),
+    (0, 10, "0%"), (0.4, 100, "0%"), (300, 300, "100%"), (0.5, 0.5, "100%"),
+])
+def test_a_percentage_is_whole_rounded_down_with_no_space_so_that_100_means_all(current, total, shown):
+    assert percent(current, total) == shown
+
+
+def test_a_percentage_stays_within_0_and_100_when_a_task_reports_past_its_total():
+    assert (percent(450, 300), percent(-3, 300)) == ("100%", "0%")
+
+
+@pytest.mark.parametrize(("current", "total"), [(5, None), (5, 0), (None, 10), (None, None), (0, 0)])
+def test_no_percentage_is_shown_while_no_total_is_known(current, total):
+    assert percent(current, total) == ""
+
+
+def test_a_succeeded_job_is_100_percent_whatever_it_last_reported():
+    assert percent(None, None, done=True) == percent(3, 10, done=True) == "100%"

@@ -106,11 +106,11 @@ def test_a_finished_job_without_next_url_neither_moves_on_nor_links(run):
 def test_a_job_that_ends_without_progress_has_a_full_bar_only_when_it_succeeded(queue, run):
     succeeded, failed = run("noop"), run("fail", "boom")
     assert succeeded.progress.total is None and failed.progress.total is None
-    assert Page(render(succeeded)).bar == {"max": "1", "value": "1"}
-    assert '<span id="percent">100 %</span>' in render(succeeded)
-    assert Page(render(failed)).bar == {"max": "1", "value": "0"}
+    assert Page(render(succeeded)).bar == {"data-state": "succeeded", "max": "1", "value": "1"}
+    assert '<span id="percent">100%</span>' in render(succeeded)
+    assert Page(render(failed)).bar == {"data-state": "failed", "max": "1", "value": "0"}
     assert '<span id="percent"></span>' in render(failed)
-    assert Page(render(canceled_while_queued(queue))).bar == {"max": "1", "value": "0"}
+    assert Page(render(canceled_while_queued(queue))).bar == {"data-state": "canceled", "max": "1", "value": "0"}
 
 
 def test_a_canceled_job_keeps_the_progress_it_reached(queue, start_worker):
@@ -119,7 +119,7 @@ def test_a_canceled_job_keeps_the_progress_it_reached(queue, start_worker):
     wait_for(lambda: queue.get(job.id).progress.current, what="progress")
     job = queue.wait(queue.cancel(job.id).id, timeout=15)
     assert job.state == "canceled" and job.progress.current
-    assert Page(render(job)).bar == {"max": "10000", "value": f"{job.progress.current:g}"}
+    assert Page(render(job)).bar == {"data-state": "canceled", "max": "10000", "value": f"{job.progress.current:g}"}
 
 
 def test_a_queued_job_older_than_3_s_without_a_worker_says_so_and_does_not_animate(queue):
@@ -127,7 +127,7 @@ def test_a_queued_job_older_than_3_s_without_a_worker_says_so_and_does_not_anima
     old = dataclasses.replace(job, created_at=job.created_at - timedelta(seconds=5))
     html = render(old, no_worker=True)
     assert HINT in html
-    assert Page(html).bar == {"max": "1", "value": "0"}
+    assert Page(html).bar == {"data-state": "queued", "max": "1", "value": "0"}
     assert Page(html).refresh == "2"  # it keeps looking: a worker may come
 
 
@@ -156,3 +156,9 @@ def test_a_hostile_next_url_is_escaped_in_the_refresh_and_in_the_link(queue, run
         assert page.links == [hostile]  # the same URL once the browser unescapes it
         if job.state == "succeeded":
             assert page.refresh == f"0; url={hostile}"
+
+
+def test_the_log_heading_shows_only_above_log_lines(run):
+    quiet, chatty = render(run("add", 1, 2)), render(run("steps", 3))
+    assert "Log</h2>" not in quiet and 'id="logs"' not in quiet
+    assert "<h2>Log</h2>" in chatty and "warning: cannot import line 3" in chatty

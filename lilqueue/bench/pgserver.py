@@ -40,7 +40,7 @@ def unreachable(url: str) -> str | None:
     try:
         import psycopg
     except ImportError:
-        return 'psycopg 3 is not installed (pip install "lilqueue[postgres]")'
+        return 'psycopg 3 is not installed (pip install "psycopg[binary]>=3.2")'
     try:
         psycopg.connect(Location.parse(url).conninfo, connect_timeout=CONNECT_TIMEOUT).close()
     except psycopg.Error as exc:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..formats import age, count, iso
+from ..formats import age, count, iso, percent
 from ..job import Job
 from ..queue import Queue
 from ..states import FINISHED, RUNNING, STATES
@@ -247,8 +247,8 @@ def _progress(job: Job) -> str | None:
     text = "" if progress.current is None else f"{progress.current:g}"
     if progress.total is not None:
         text += f"/{progress.total:g}"
-    if progress.percent is not None:
-        text += f" ({progress.percent:g}%)"
+    if shown := percent(progress.current, progress.total):
+        text += f" ({shown})"
     return f"{text} {progress.message or ''}".strip()
 
 

@@ -79,7 +79,7 @@ def driver():
     try:
         import psycopg
     except ImportError as exc:
-        raise ConfigurationError('the PostgreSQL engine needs psycopg 3: pip install "lilqueue[postgres]"') from exc
+        raise ConfigurationError('the PostgreSQL engine needs psycopg 3: pip install "psycopg[binary]>=3.2"') from exc
     return psycopg
 
 

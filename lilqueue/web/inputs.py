@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..job import ID_PATTERN
+from .chunked import read_chunked
 from .problems import Problem, bad_request, forbidden, job_not_found
 
 SINCE_PATTERN = re.compile(r"\d{1,18}")
@@ -71,16 +72,19 @@ def read_json(environ: dict, max_body: int, empty_ok: bool = False) -> Any:
 
 
 def read_body(environ: dict, max_body: int) -> bytes:
-    """The body, by its ``Content-Length`` or, when it came chunked, to its end (the server
-    decoded it and says so with ``wsgi.input_terminated``); at most ``max_body`` bytes."""
+    """The body, by its ``Content-Length`` or, when it came chunked, to its end: decoded by the
+    server (which says so with ``wsgi.input_terminated``), or still framed, which
+    ``chunked.read_chunked`` decodes; at most ``max_body`` bytes."""
     length = environ.get("CONTENT_LENGTH", "").strip()
     stream = environ["wsgi.input"]
     if not length:
         if environ.get("wsgi.input_terminated") or "asgi.scope" in environ:  # a2wsgi: an ASGI body
             return _read_to_end(stream, max_body)
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            raise Problem(411, "length-required", "Length required",
-                          "This server does not decode chunked bodies; send a Content-Length.")
+            try:
+                return read_chunked(stream, max_body, _too_large(max_body))
+            except TimeoutError:
+                raise _timed_out() from None
         return b""
     if not length.isdigit() or len(length) > 15:
         raise bad_request("Content-Length is not a number.")
@@ -119,8 +123,13 @@ def _read_to_end(stream: Any, max_body: int) -> bytes:
 def _read(stream: Any, size: int) -> bytes:
     try:
         return stream.read(size)
-    except TimeoutError:  # the server's socket timeout: the client stopped sending its body
-        raise Problem(408, "request-timeout", "Request timeout", "The body did not arrive in time.") from None
+    except TimeoutError:
+        raise _timed_out() from None
+
+
+def _timed_out() -> Problem:
+    """The server's socket timeout: the client stopped sending its body."""
+    return Problem(408, "request-timeout", "Request timeout", "The body did not arrive in time.")
 
 
 def _too_large(max_body: int) -> Problem:

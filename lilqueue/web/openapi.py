@@ -28,7 +28,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
     text = {400: "Bad request", 403: "Forbidden (cross-site, or refused by the authorize hook)",
             404: "No such job (or not yours)", 405: "Method not allowed", 409: "Conflict",
             412: "If-Match names no current ETag of the job: nothing changed",
-            411: "A chunked body on a server that does not decode chunked bodies",
+            411: "A chunked body on a server that withholds it from the app (Django's runserver)",
             413: "Body too large", 415: "Not JSON", 422: "Arguments do not fit the task",
             429: "Too many waiting requests (see Retry-After)", 503: "Database unavailable"}
     return {str(s): {"description": text[s], "content": PROBLEM} for s in statuses}

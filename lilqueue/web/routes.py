@@ -147,7 +147,7 @@ class Routes:
         page = statuspage.render(job, next_url=next_url, no_worker=self._no_worker(job))
         return bottle.HTTPResponse(page.encode(), 200, {
             "Content-Type": "text/html; charset=utf-8", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
 
     def tasks(self) -> bottle.HTTPResponse:
         environ = bottle.request.environ

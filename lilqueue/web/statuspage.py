@@ -14,8 +14,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from html import escape
 
+from ..formats import percent
 from ..job import PIPELINE, Job
 from ..states import QUEUED, SUCCEEDED
+from .icon import LINK
 
 REFRESH_SECONDS = 2
 NO_WORKER_GRACE = timedelta(seconds=3)  # a queued job younger than this is about to be picked up
@@ -26,10 +28,13 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+{icon}
 {refresh}<title>{task} – {state}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}
 progress {{ width: 100%; height: 1.2rem; }}
+progress[data-state=succeeded] {{ accent-color: #2e8b57; }} progress[data-state=failed] {{ accent-color: #c0392b; }}
+progress[data-state=canceled] {{ accent-color: #7f8c8d; }}
 .state {{ font-weight: bold; }} .error {{ color: #a00; }}
 .log-warning {{ color: #8a5a00; }} .log-error {{ color: #a00; }}
 pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
@@ -41,12 +46,7 @@ pre {{ background: #f4f4f4; padding: .5rem; overflow-x: auto; }}
 <p>{bar} <span id="percent">{percent}</span></p>
 <p id="message">{message}</p>
 {flow}{outcome}
-{next_link}<h2>Log</h2>
-<ul id="logs">
-{logs}
-</ul>
-{dropped}
-<p><small>Job <code>{job_id}</code>, version {version}. {refresh_note}</small></p>
+{next_link}{logs}<p><small>Job <code>{job_id}</code>, version {version}. {refresh_note}</small></p>
 </body>
 </html>
 """
@@ -57,7 +57,7 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
     person goes once the job ended; ``no_worker`` says that no worker has sent a heartbeat lately."""
     progress = job.progress
     stalled = no_worker and job.state == QUEUED and datetime.now(UTC) - job.created_at > NO_WORKER_GRACE
-    percent = "100 %" if job.state == SUCCEEDED else "" if progress.percent is None else f"{progress.percent:g} %"
+    shown = percent(progress.current, progress.total, done=job.state == SUCCEEDED)
     message = "Waiting for a worker — none is running." if stalled else progress.message or ""
     if job.error is not None:
         outcome = (f'<p class="error">Failed: <strong>{escape(job.error.type)}</strong>: '
@@ -66,8 +66,6 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         outcome = f"<h2>Result</h2>\n<pre>{escape(json.dumps(job.result, indent=2))}</pre>"
     else:
         outcome = ""
-    logs = "\n".join(f'<li class="log-{escape(line.level)}">{escape(line.level)}: {escape(line.message)}</li>'
-                     for line in job.logs)
     if not job.finished:
         refresh = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">\n'
     elif job.state == SUCCEEDED and next_url:
@@ -76,14 +74,24 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
         refresh = ""
     ended = job.finished and next_url
     return PAGE.format(
-        refresh=refresh,
+        refresh=refresh, icon=LINK,
         task=escape(job.task), state=escape(job.state), job_id=escape(job.id), version=job.version,
         canceling=" (cancel requested)" if job.cancel_requested and not job.finished else "",
-        bar=_bar(job, stalled), percent=escape(percent), message=escape(message), flow=_flow(job), outcome=outcome,
+        bar=_bar(job, stalled), percent=escape(shown), message=escape(message), flow=_flow(job), outcome=outcome,
         next_link=f'<p><a href="{escape(next_url)}">Continue</a></p>\n' if ended else "",
-        logs=logs, dropped=f"<p>{job.logs_dropped} older lines dropped.</p>" if job.logs_dropped else "",
+        logs=_logs(job),
         refresh_note="" if job.finished else f"This page reloads every {REFRESH_SECONDS} s.",
     )
+
+
+def _logs(job: Job) -> str:
+    """The log lines under a heading; nothing at all for a job that wrote none."""
+    if not job.logs and not job.logs_dropped:
+        return ""
+    lines = "\n".join(f'<li class="log-{escape(line.level)}">{escape(line.level)}: {escape(line.message)}</li>'
+                      for line in job.logs)
+    dropped = f"<p>{job.logs_dropped} older lines dropped.</p>\n" if job.logs_dropped else ""
+    return f'<h2>Log</h2>\n<ul id="logs">\n{lines}\n</ul>\n{dropped}'
 
 
 def _flow(job: Job) -> str:
@@ -100,15 +108,16 @@ def _flow(job: Job) -> str:
 
 
 def _bar(job: Job, stalled: bool) -> str:
-    """Full once succeeded; the last known value otherwise; animated only while something may move."""
-    progress = job.progress
+    """Full once succeeded; the last known value otherwise; animated only while something may
+    move; colored by the job's state (``data-state``), so a failed bar is not a running one."""
+    progress, state = job.progress, f'data-state="{escape(job.state)}"'
     if job.state == SUCCEEDED:
-        return '<progress max="1" value="1"></progress>'
+        return f'<progress {state} max="1" value="1"></progress>'
     if progress.total:
-        return f'<progress max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
+        return f'<progress {state} max="{_num(progress.total)}" value="{_num(progress.current or 0)}"></progress>'
     if job.finished or stalled:
-        return '<progress max="1" value="0"></progress>'
-    return "<progress></progress>"  # indeterminate: no total known
+        return f'<progress {state} max="1" value="0"></progress>'
+    return f"<progress {state}></progress>"  # indeterminate: no total known
 
 
 def _num(value: float) -> str:

@@ -53,7 +53,7 @@ STATIC = {"admin.js": "text/javascript; charset=utf-8", "admin.css": "text/css; 
 STATIC_MAX_AGE = 86400  # the pages link each file with its version: a new one is a new URL
 PAGE_SIZE = 50
 RECENT_FAILURES = 10
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HTML_HEADERS = [
     ("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", CSP),

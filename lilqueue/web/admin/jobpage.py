@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...formats import age
+from ...formats import age, percent
 from ...job import Job
-from ...states import CANCELED, FAILED
+from ...states import CANCELED, FAILED, RUNNING, SUCCEEDED
 from .layout import Site, e, job_link, layout, pretty, state, when
 
 
@@ -58,8 +58,10 @@ def fragment(site: Site, job: Job) -> str:
 <dt>version</dt><dd data-version>{job.version}</dd>
 </dl>
 <h2>Arguments</h2>
-<pre class="json" data-args>{pretty(job.args)}</pre>
-<pre class="json" data-kwargs>{pretty(job.kwargs)}</pre>
+<dl class="arguments">
+<dt>args (positional)</dt><dd><pre class="json" data-args>{pretty(job.args)}</pre></dd>
+<dt>kwargs (by name)</dt><dd><pre class="json" data-kwargs>{pretty(job.kwargs)}</pre></dd>
+</dl>
 {_outcome(job)}
 {_logs(job)}"""
 
@@ -84,15 +86,20 @@ def _button(site: Site, job: Job, action: str, label: str, title: str, confirm: 
 
 
 def _progress(job: Job) -> str:
+    """A bar for a job that reported a total; an animated one for a running job that has not
+    (yet); no bar, but words, for a job that is not running and never reported a total."""
     p = job.progress
     if p.total:
-        bar = f'<progress data-progress max="{e(f"{p.total:g}")}" value="{e(f"{p.current or 0:g}")}"></progress>'
-    elif job.finished:
-        bar = '<progress data-progress max="1" value="0"></progress>'
+        bar = (f'<progress data-progress data-state="{e(job.state)}" max="{e(f"{p.total:g}")}" '
+               f'value="{e(f"{p.current or 0:g}")}"></progress>')
+    elif job.state == RUNNING:
+        bar = '<progress data-progress data-state="running"></progress>'
     else:
-        bar = "<progress data-progress></progress>"
-    shown = "" if p.percent is None else f"{p.percent:g} %"
-    counted = f"{p.current:g} of {p.total:g}" if p.current is not None and p.total else ""
+        said = ("Not started yet." if not job.finished else "It reported no progress." if p.current is None
+                else f"It reported {p.current:g}, of no total.")
+        bar = f'<span class="no-progress" data-no-progress>{e(said)}</span>'
+    shown = percent(p.current, p.total, done=job.state == SUCCEEDED) if p.total else ""
+    counted = f"({p.current:g} of {p.total:g})" if p.current is not None and p.total else ""
     return (f'<div class="progress">{bar} <span data-percent>{e(shown)}</span> <span>{e(counted)}</span>\n'
             f'<p data-message>{e(p.message or "")}</p></div>')
 
@@ -121,5 +128,6 @@ def _logs(job: Job) -> str:
     rows = "\n".join(f'<tr class="log-{e(line.level)}"><td>{when(line.ts)}</td><td>{e(line.level)}</td>'
                      f"<td>{e(line.message)}</td></tr>" for line in job.logs)
     dropped = f"<p>{job.logs_dropped} older lines were dropped.</p>\n" if job.logs_dropped else ""
-    return (f"<h2>Log</h2>\n{dropped}<table class=\"logs\" data-logs>\n<thead><tr><th>time (UTC)</th>"
-            f"<th>level</th><th>message</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>")
+    return (f'<h2>Log</h2>\n{dropped}<div class="scroll">\n<table class="logs" data-logs>\n'
+            "<thead><tr><th>time (UTC)</th><th>level</th><th>message</th></tr></thead>\n"
+            f"<tbody>\n{rows}\n</tbody>\n</table>\n</div>")

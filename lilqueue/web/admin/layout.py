@@ -16,8 +16,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from ...formats import utc
+from ...formats import count, utc
 from ...job import ID_PATTERN, Job
+from ..icon import LINK
 from ..problems import Problem
 from .actions import BULK_LIMIT
 from .filters import params
@@ -66,6 +67,7 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · lilqueue admin</title>
+{icon}
 <link rel="stylesheet" href="{css}">
 <script src="{js}" defer></script>
 </head>
@@ -85,7 +87,7 @@ PAGE = """<!doctype html>
 def layout(site: Site, title: str, body: str, *, flash: str = "", section: str = "") -> str:
     """A whole page; ``title`` is plain text, ``body`` and ``flash`` are HTML."""
     current = ' aria-current="page"'
-    return PAGE.format(title=e(title), css=e(site.asset("admin.css")), js=e(site.asset("admin.js")),
+    return PAGE.format(title=e(title), icon=LINK, css=e(site.asset("admin.css")), js=e(site.asset("admin.js")),
                        home=e(site.url("/")), jobs=e(site.url("/jobs")), flash=flash, body=body,
                        on_home=current if section == "overview" else "",
                        on_jobs=current if section == "jobs" else "")
@@ -107,7 +109,8 @@ def flash(site: Site, query: str, clean: str) -> str:
         text = e(REFUSED[refused])
     elif done in DONE:
         n, skipped = _count(first.get("n")), _count(first.get("skipped"))
-        text = f"{DONE[done]} {n if n is not None else 'the'} job{'' if n == 1 else 's'}."
+        # a count comes from a bulk action; none, from one job's own page
+        text = f"{DONE[done]} this job." if n is None else f"{DONE[done]} {count(n, 'job')}."
         if skipped:
             text += f" {skipped} skipped: they had changed meanwhile, or their task no longer runs them."
         if first.get("more") == "1":
@@ -126,7 +129,7 @@ def error_page(site: Site | None, status: int, title: str, detail: str) -> str:
     body = f"<h1>{e(status)} {e(title)}</h1>\n<p>{e(detail)}</p>"
     if site is None:  # refused before anything of the dashboard is shown: no links, no script
         return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-                f"</head>\n<body>\n{body}\n</body></html>\n")
+                f"{LINK}</head>\n<body>\n{body}\n</body></html>\n")
     return layout(site, title, body + f'\n<p><a href="{e(site.url("/"))}">Back to the overview</a></p>')
 
 

@@ -112,10 +112,10 @@ def _tasks(site: Site, stats: Mapping[str, Any], registered: Mapping[str, Any]) 
                     f'{"".join(cells)}<td class="num">{ever}</td><td class="num">{mean}</td>'
                     f'<td class="num">{p95}</td></tr>')
     body = "\n".join(rows)
-    return (f'<section>\n<h2>Tasks</h2>\n<table class="counts">\n<thead><tr><th>task</th>{head}'
+    return (f'<section>\n<h2>Tasks</h2>\n<div class="scroll">\n<table class="counts">\n<thead><tr><th>task</th>{head}'
             '<th class="num" title="finished since the database was created, pruned jobs included">finished ever</th>'
             '<th class="num">mean time</th><th class="num" title="95 % of the runs took at most this">p95</th>'
-            f"</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
+            f"</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n</div>\n"
             "<p class=\"legend\">Counts are of the jobs stored now; old finished jobs are pruned.</p>\n</section>")
 
 
@@ -158,9 +158,10 @@ def _workers(site: Site, stats: Mapping[str, Any], timeout: float) -> str:
             f'<td class="num">{e(w.get("threads", ""))}</td><td>{when(w.get("started_at"))}</td>'
             f'<td data-heartbeat>{e(age(beat))}{" (stale)" if stale else ""}</td><td>{running or "idle"}</td></tr>')
     body = "\n".join(rows)
-    return ("<section>\n<h2>Workers</h2>\n<table>\n<thead><tr><th>worker</th><th>host</th><th>pid</th>"
+    return ('<section>\n<h2>Workers</h2>\n<div class="scroll">\n<table>\n'
+            "<thead><tr><th>worker</th><th>host</th><th>pid</th>"
             "<th>threads</th><th>started</th><th>heartbeat</th><th>running</th></tr></thead>\n"
-            f"<tbody>\n{body}\n</tbody>\n</table>\n</section>")
+            f"<tbody>\n{body}\n</tbody>\n</table>\n</div>\n</section>")
 
 
 def _failures(site: Site, jobs: Sequence[Job]) -> str:
@@ -170,8 +171,9 @@ def _failures(site: Site, jobs: Sequence[Job]) -> str:
         f'<tr data-job="{e(j.id)}"><td>{job_link(site, j.id)}</td><td>{e(j.task)}</td>'
         f'<td>{when(j.finished_at)}</td><td class="error">{error_line(j)}</td></tr>' for j in jobs)
     more = site.url("/jobs", "state=failed")
-    return (f'<table class="failures">\n<thead><tr><th>job</th><th>task</th><th>failed</th><th>error</th></tr>'
-            f'</thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n<p><a href="{e(more)}">All failed jobs</a></p>')
+    return ('<div class="scroll">\n<table class="failures">\n'
+            "<thead><tr><th>job</th><th>task</th><th>failed</th><th>error</th></tr></thead>\n"
+            f'<tbody>\n{rows}\n</tbody>\n</table>\n</div>\n<p><a href="{e(more)}">All failed jobs</a></p>')
 
 
 def job_list(site: Site, filters: Filters, jobs: Sequence[Job], *, more: bool, stats: Mapping[str, Any],
@@ -232,8 +234,9 @@ def _table(site: Site, jobs: Sequence[Job]) -> str:
         f'<tr data-job="{e(j.id)}"><td>{job_link(site, j.id)}</td><td>{e(j.task)}</td><td>{state(j.state)}</td>'
         f'<td>{when(j.created_at)}</td><td class="num">{j.attempts}</td><td class="error">{error_line(j)}</td></tr>'
         for j in jobs)
-    return ('<table class="jobs">\n<thead><tr><th>job</th><th>task</th><th>state</th><th>created (UTC)</th>'
-            f'<th>attempts</th><th>error</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>')
+    return ('<div class="scroll">\n<table class="jobs">\n<thead><tr><th>job</th><th>task</th><th>state</th>'
+            '<th>created (UTC)</th><th>attempts</th><th>error</th></tr></thead>\n'
+            f'<tbody>\n{rows}\n</tbody>\n</table>\n</div>')
 
 
 def _pager(site: Site, filters: Filters, jobs: Sequence[Job], more: bool) -> str:

@@ -28,6 +28,18 @@ export class LilqueueError extends Error {
 
 export const isFinal = (job) => FINAL.includes(job.state);
 
+/**
+ * `current` of `total` as a whole percentage rounded down, so that "100%" means all of it
+ * ("54%" for 163 of 300); "" while no total is known; `done` (the job succeeded) is "100%".
+ * The rule of lilqueue.formats.percent, which the status page, the dashboard and the CLI use.
+ */
+export function percentText(current, total, done = false) {
+  if (done) return "100%";
+  if (current == null || !total) return "";
+  const ratio = Math.min(Math.max(current / total, 0), 1);
+  return `${Math.floor(ratio * 100 + 1e-9)}%`;  // 1e-9: 29 of 100 is 28.999999999999996 in floats
+}
+
 const jobUrl = (prefix, id) => `${prefix ?? DEFAULT_PREFIX}/${encodeURIComponent(id)}`;
 
 const retryAfterOf = (response) => Number(response.headers.get("Retry-After")) || null;
@@ -229,7 +241,7 @@ function render(container, job, state) {
     else if (final || idle) bar.value = 0;  // nothing is moving: no animation
     else bar.removeAttribute("value");  // indeterminate until a total is known
   }
-  show(find("percent"), percent == null ? "" : `${Math.floor(percent)}%`);
+  show(find("percent"), percentText(job.progress?.current, job.progress?.total, job.state === "succeeded"));
   show(find("message"), idle ? "waiting for a worker — none is running"
     : job.progress?.message || (job.cancel_requested && !final ? "canceling…" : "") || waitingUntil(job));
   const logs = find("logs");
