@@ -79,6 +79,10 @@ def test_manage_py_lilqueue_verbs_answer_as_python_m_lilqueue_does(db_path, tmp_
     assert (missing.returncode, missing.stderr) == (4, "lilqueue: no job with id 'nope'\n")
     usage = site.manage("lilqueue", "jobs", "--limit", "x")
     assert usage.returncode == 2 and "manage.py lilqueue jobs: error: argument --limit" in usage.stderr
+    for verb in ([], ["worker"], ["jobs"]):  # its examples as it is called: no queue argument
+        helped = site.manage("lilqueue", *verb, "--help")
+        assert helped.returncode == 0 and "  manage.py lilqueue " in helped.stdout
+        assert "python -m lilqueue" not in helped.stdout and "app:queue" not in helped.stdout
 
 
 @pytest.mark.sqlite_only

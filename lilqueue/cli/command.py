@@ -18,20 +18,20 @@ from ..errors import QueueNotFound
 from ..queue import Queue
 from . import operators, processes
 from .exits import EXIT_NO_QUEUE, LEGEND, report
-from .loading import load_queue
+from .loading import examples, load_queue
 
 DESCRIPTION = "Background jobs with live progress, on a SQLite file or on PostgreSQL."
-EPILOG = ("examples:\n" + processes.EXAMPLES + operators.EXAMPLES + "  python -m lilqueue bench --quick\n\n"
-          + LEGEND)
+EXAMPLES = processes.EXAMPLES + operators.EXAMPLES + "  {prog} bench --quick\n"
 
 
 def build_parser(prog: str = "python -m lilqueue", queue_argument: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, epilog=EPILOG, description=DESCRIPTION,
+    epilog = "examples:\n" + examples(EXAMPLES, prog, queue_argument) + "\n" + LEGEND
+    parser = argparse.ArgumentParser(prog=prog, epilog=epilog, description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
-    processes.add_commands(commands, queue_argument)
-    operators.add_commands(commands, queue_argument)
+    processes.add_commands(commands, queue_argument, prog)
+    operators.add_commands(commands, queue_argument, prog)
     bench = commands.add_parser("bench", help="measure lilqueue against raw Huey (SqliteHuey, PostgresHuey)"
                                                   " side by side")
     bench.add_argument("--quick", action="store_true", help="a short run (about two minutes), as CI does")

@@ -23,6 +23,12 @@ def add_queue_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("queue", help="module:attribute of the Queue (or a module with one Queue)")
 
 
+def examples(template: str, prog: str, queue_argument: bool) -> str:
+    """Help examples written for the command as it is called: ``{prog}`` its name,
+    ``{queue}`` the queue argument where it takes one (``manage.py lilqueue`` knows its queue)."""
+    return template.format(prog=prog, queue=" app:queue" if queue_argument else "")
+
+
 def load_queue(spec: str) -> Queue:
     """Import ``module:attribute`` (or a module holding exactly one Queue) and return the Queue."""
     module_name, _, attr = spec.partition(":")

@@ -29,30 +29,30 @@ from ..job import Job
 from ..queue import Queue
 from ..states import FINISHED, RUNNING, STATES
 from .exits import EXIT_FAILED, EXIT_OK, LEGEND, code_of, report
-from .loading import add_queue_argument
+from .loading import add_queue_argument, examples
 
 EXAMPLES = """\
-  python -m lilqueue jobs app:queue --state failed --limit 20
-  python -m lilqueue jobs app:queue --before rLAqBFfzF8HX46O-kdAogw   (the page after that job)
-  python -m lilqueue show app:queue rLAqBFfzF8HX46O-kdAogw
-  python -m lilqueue retry app:queue rLAqBFfzF8HX46O-kdAogw
-  python -m lilqueue purge app:queue --state failed --older-than 7d
-  python -m lilqueue stats app:queue --json
+  {prog} jobs{queue} --state failed --limit 20
+  {prog} jobs{queue} --before rLAqBFfzF8HX46O-kdAogw   (the page after that job)
+  {prog} show{queue} rLAqBFfzF8HX46O-kdAogw
+  {prog} retry{queue} rLAqBFfzF8HX46O-kdAogw
+  {prog} purge{queue} --state failed --older-than 7d
+  {prog} stats{queue} --json
 """
-EPILOG = "examples:\n" + EXAMPLES + "\n" + LEGEND
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 ERROR_WIDTH = 80  # characters of an error in a ``jobs`` line
 
 
-def add_commands(subparsers: Any, queue_argument: bool = True) -> None:
+def add_commands(subparsers: Any, queue_argument: bool = True, prog: str = "python -m lilqueue") -> None:
     """Add the operator sub-commands to ``python -m lilqueue``'s sub-parsers (without the
     ``queue`` argument where the queue is known: ``manage.py lilqueue``)."""
     limit = inspect.signature(Queue.jobs).parameters["limit"].default
+    epilog = "examples:\n" + examples(EXAMPLES, prog, queue_argument) + "\n" + LEGEND
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
-        return _verb(subparsers, name, help, queue_argument)
+        return _verb(subparsers, name, help, queue_argument, epilog)
 
     jobs = verb("jobs", "list jobs, newest first, one a line: id, state, task, created, attempts, error")
     jobs.add_argument("--state", action="append", metavar="STATE",
@@ -216,8 +216,8 @@ VERBS: dict[str, Callable[[Queue, argparse.Namespace], None]] = {
 }
 
 
-def _verb(subparsers: Any, name: str, help: str, queue_argument: bool) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(name, help=help, description=help, epilog=EPILOG,
+def _verb(subparsers: Any, name: str, help: str, queue_argument: bool, epilog: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help, description=help, epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     if queue_argument:
         add_queue_argument(parser)

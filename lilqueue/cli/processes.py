@@ -17,23 +17,27 @@ from ..errors import ConfigurationError
 from ..queue import Queue
 from ..settings import MIDDLEWARE, WORKER, Options
 from .exits import EXIT_OK, EXIT_USAGE, report
-from .loading import add_queue_argument
+from .loading import add_queue_argument, examples
 
 VERBS = ("worker", "serve")
 EXAMPLES = """\
-  python -m lilqueue worker app:queue
-  python -m lilqueue worker app:queue --threads 4 --grace 30
-  python -m lilqueue worker myproject.jobs        (a module holding a single Queue)
-  python -m lilqueue serve app:queue --port 8000 --prefix /jobs
-  python -m lilqueue serve app:queue --worker 2   (one process: the endpoints and a worker)
+  {prog} worker{queue}
+  {prog} worker{queue} --threads 4 --grace 30
+  {prog} serve{queue} --port 8000 --prefix /jobs
+  {prog} serve{queue} --worker 2   (one process: the endpoints and a worker)
 """
-EPILOG = "examples:\n" + EXAMPLES
+MODULE_EXAMPLE = "  {prog} worker myproject.jobs        (a module holding a single Queue)\n"
 
 
-def add_commands(subparsers: Any, queue_argument: bool = True) -> None:
+def help_examples(prog: str, queue_argument: bool) -> str:
+    return examples(EXAMPLES + (MODULE_EXAMPLE if queue_argument else ""), prog, queue_argument)
+
+
+def add_commands(subparsers: Any, queue_argument: bool = True, prog: str = "python -m lilqueue") -> None:
     """Add ``worker`` and ``serve`` to ``python -m lilqueue``'s sub-parsers (without the
     ``queue`` argument where the queue is known: ``manage.py lilqueue``)."""
-    worker = subparsers.add_parser("worker", help="run jobs", epilog=EPILOG,
+    epilog = "examples:\n" + help_examples(prog, queue_argument)
+    worker = subparsers.add_parser("worker", help="run jobs", epilog=epilog,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     if queue_argument:
         add_queue_argument(worker)
@@ -41,7 +45,7 @@ def add_commands(subparsers: Any, queue_argument: bool = True) -> None:
     _flag(worker, WORKER, "grace")
     _flag(worker, WORKER, "poll_interval")
     serve = subparsers.add_parser("serve", help="serve the HTTP endpoints on a threaded server",
-                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     if queue_argument:
         add_queue_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
