@@ -254,8 +254,8 @@ def test_stats_prints_counts_per_task_and_state_the_oldest_queued_job_and_the_wo
     worker_lines = [line.split() for line in done.stdout.splitlines() if f"pid={worker.pid}" in line]
     assert len(worker_lines) == 1 and "running=1" in worker_lines[0]
     assert f"    {running.id}  sleepy  since " in done.stdout
+    queue.cancel(waiting.id)  # first: once the running job ends, the one thread would take it
     queue.cancel(running.id)
-    queue.cancel(waiting.id)
 
 
 def test_stats_and_workers_print_json(queue, db_path, start_worker):

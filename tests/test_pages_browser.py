@@ -117,7 +117,10 @@ def bar_colors(browser, base: str, job_id: str) -> dict[str, str]:
     for place, url, bar in (("status page", f"{base}/jobs/{job_id}/status", "progress"),
                             ("dashboard", f"{base}{ADMIN}/jobs/{job_id}", "[data-progress]")):
         with test_browser.opened(browser, url) as page:
-            colors[place] = page.eval_on_selector(bar, "bar => getComputedStyle(bar).accentColor")
+            page.wait_for_selector(bar)
+            # Found and read in one turn of the page: the dashboard replaces a live job's bar as
+            # it follows it, and a bar read after its replacement has no style ('').
+            colors[place] = page.evaluate("bar => getComputedStyle(document.querySelector(bar)).accentColor", bar)
     return colors
 
 
