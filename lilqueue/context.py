@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from .errors import Canceled
-from .job import LEVELS
+from .job import LEVELS, storable
 from .store import Final
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class CurrentJob:
             raise Canceled(self.id)
         value = (current, total, message)
         _check_progress(value)  # here, not at the write: a bad value must fail the call that passed it
-        self._pending = value
+        self._pending = value if message is None else (current, total, storable(message))
         if time.monotonic() >= self._next_write:
             self.flush()
 
@@ -88,7 +88,7 @@ class CurrentJob:
             raise Canceled(self.id)
         if len(self._logs) == self._logs.maxlen:
             self._dropped += 1  # the deque is about to push out its oldest line
-        self._logs.append((time.time(), level, str(message)[:MESSAGE_LIMIT]))
+        self._logs.append((time.time(), level, storable(str(message)[:MESSAGE_LIMIT])))
         if time.monotonic() >= self._next_write:
             self.flush()
 

@@ -17,6 +17,13 @@ ID_LENGTH = math.ceil(ID_BYTES * 8 / 6)       # ...in URL-safe base64 (6 bits a 
 ID_PATTERN = re.compile(f"[A-Za-z0-9_-]{{{ID_LENGTH}}}")
 KEY_LIMIT = 200                               # characters in a job's key
 LEVELS = ("debug", "info", "warning", "error")  # of a log line
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL's text) and lone surrogates (UTF-8)
+
+
+def storable(text: str) -> str:
+    """A task's text (a log line, a progress message, an error) as every engine can store it:
+    NUL and lone surrogates become U+FFFD, so a job reads the same on SQLite and PostgreSQL."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def new_id() -> str:

@@ -333,7 +333,7 @@ class Queue(Operators, Flows):
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= KEY_LIMIT):
             raise InvalidArguments(registered.name, f"key must be a string of 1 to {KEY_LIMIT} characters")
         if key is not None and not _is_text(key):
-            raise InvalidArguments(registered.name, "key must be valid Unicode text (no lone surrogates)")
+            raise InvalidArguments(registered.name, "key must be valid Unicode text (no lone surrogates, no NUL)")
         args_json, kwargs_json = registered.encode_arguments(args, kwargs)
         # As stored and as the worker will see them (tuples become lists), not the caller's objects.
         args = args if all(type(v) in _PLAIN for v in args) else json.loads(args_json)  # args: our copy
@@ -387,7 +387,10 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON gives these back
 
 
 def _is_text(value: str) -> bool:
-    """False for a str SQLite cannot store (a lone surrogate, e.g. from JSON's "\\ud800")."""
+    """False for a str SQLite cannot store (a lone surrogate, e.g. from JSON's "\\ud800") or
+    PostgreSQL cannot (NUL, from JSON's "\\u0000"): refused on both, so a key is one on each."""
+    if "\x00" in value:
+        return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -49,6 +49,19 @@ def test_current_job_inside_a_job_is_that_job(queue):
     assert lilqueue.current_job() is not ctx
 
 
+def test_a_tasks_text_with_nul_or_a_lone_surrogate_is_stored_alike_on_every_engine(queue, start_worker):
+    ctx = claim(queue)
+    ctx.log("info", "line\x00 17")
+    ctx.progress(1, total=2, message="row \ud800")
+    ctx.flush()
+    job = queue.get(ctx.id)
+    assert [line.message for line in job.logs] == ["line\ufffd 17"] and job.progress.message == "row \ufffd"
+    start_worker()
+    failed = queue.wait(queue.start("fail", ["bad\x00 \udfff"]).id, timeout=15)
+    assert (failed.state, failed.error.type, failed.error.message) == ("failed", "ValueError", "bad\ufffd \ufffd")
+    assert "bad\ufffd \ufffd" in failed.error.traceback
+
+
 def test_the_first_progress_value_is_written_at_once(queue):
     ctx = claim(queue)
     before = queue.get(ctx.id).version

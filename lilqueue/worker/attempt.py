@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CurrentJob
 from ..errors import Canceled, Retry
+from ..job import storable
 from ..states import CANCELED, FAILED, QUEUED, STOP_CANCELED, STOP_SHUTDOWN, SUCCEEDED
 from ..store import Outcome
 
@@ -71,7 +72,7 @@ def succeeded(value: Any) -> Outcome:
 
 def failed(exc: BaseException) -> Outcome:
     text = "".join(traceback.format_exception(exc))
-    return Outcome(FAILED, error=(type(exc).__name__, str(exc), text))
+    return Outcome(FAILED, error=(type(exc).__name__, storable(str(exc)), storable(text)))
 
 
 def asked_retry(request: Retry) -> Outcome:

@@ -80,6 +80,7 @@ def nasty_cases(done_id: str) -> list[tuple[str, bytes, set[int]]]:
         ("NUL inside an argument", start('{"task": "add", "args": ["a\\u0000", "b"]}'), {202}),
         ("lone surrogate in an argument", start('{"task": "add", "args": ["\\ud800", "x"]}'), {202}),
         ("lone surrogate in the key", start('{"task": "add", "args": [1, 2], "key": "\\udfff"}'), {422}),
+        ("NUL in the key", start('{"task": "add", "args": [1, 2], "key": "a\\u0000b"}'), {422}),
         ("lone surrogate as the task", start('{"task": "\\ud800"}'), {404}),
         ("duplicate keys", start('{"task": "fail", "task": "add", "args": [1], "args": [1, 2]}'), {202}),
         ("unicode task name", start('{"task": "ταχύ"}'), {404}),
