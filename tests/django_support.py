@@ -5,16 +5,20 @@ Django database of the test's own and lilqueue's database of the test's engine.
     site.manage("lilqueue", "stats")     # a CompletedProcess
     site.shell("print(1)")
     worker = site.worker(tmp_path / "worker.log", "--threads", "1")   # manage.py lilqueue worker
+    first_event(base, f"/jobs/{job_id}/events")   # b"id: 3\nevent: job\ndata: {...}\n\n"
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.conftest import WorkerProcess
+from tests.servers.harness import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = ROOT / "tests" / "djangoproject" / "manage.py"
@@ -55,3 +59,28 @@ class ManageWorker(WorkerProcess):
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(site.command("lilqueue", "worker", *args), cwd=ROOT, env=site.env,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def first_event(base: str, path: str, timeout: float = 10.0) -> bytes:
+    """The first event of the stream at ``path``, as bytes (its ``data:`` line included)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        assert (answer.status, answer.headers["Content-Type"].split(";")[0]) == (200, "text/event-stream")
+        data = b""
+        while b"\ndata:" not in data or not data.endswith(b"\n\n"):
+            data += answer.read1(65536)
+        return data
+    finally:
+        conn.close()
+
+
+def demo_server(tmp_path: Path) -> ServerProcess:
+    """demo/django_project started by its one command (runserver, migrating first), on a Django
+    database of the test's own; lilqueue's file lands beside it. Then ``wait_ready("/")``."""
+    port = free_port()
+    return ServerProcess([sys.executable, "demo/django_project/manage.py", "runserver", f"127.0.0.1:{port}",
+                          "--noreload"], port, tmp_path / "server.log",
+                         dict(os.environ, DEMO_DB=str(tmp_path / "db.sqlite3")))

@@ -18,8 +18,7 @@ from typing import Any
 
 from tests import tasks
 from tests.conftest import ROOT, WorkerProcess
-
-MANAGE = ROOT / "tests" / "djangoproject" / "manage.py"
+from tests.django_support import MANAGE
 
 # Run first in every probe: Django set up, the tasks module, and helpers to wait and to describe.
 PRELUDE = """

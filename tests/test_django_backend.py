@@ -4,11 +4,9 @@ Django set up, on SQLite and PostgreSQL; each result read back in another proces
 
 from __future__ import annotations
 
-import http.client
 import signal
 import sys
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,6 +14,7 @@ import lilqueue
 from lilqueue.django.carrier import register
 from tests import engines
 from tests.conftest import wait_for
+from tests.django_support import first_event
 from tests.django_tasks_support import MANAGE, TasksSite
 from tests.http_support import post_json, request, running
 
@@ -199,7 +198,7 @@ def test_a_django_task_is_followed_live_and_canceled_through_the_sites_urlconf(s
         wait_for(lambda: queue.get(result_id).progress.message, what="the task reports progress")
         job = request(base, "GET", f"/jobs/{result_id}").json()
         assert (job["state"], job["progress"]["message"]) == ("running", "waiting for cancel")
-        first = _first_event(base, f"/jobs/{result_id}/events")
+        first = first_event(base, f"/jobs/{result_id}/events")
         assert b'"state": "running"' in first and b"waiting for cancel" in first
         assert b"waiting for cancel" in request(base, "GET", f"/jobs/{result_id}/status").body
         assert post_json(base, f"/jobs/{result_id}/cancel").status == 202
@@ -207,21 +206,6 @@ def test_a_django_task_is_followed_live_and_canceled_through_the_sites_urlconf(s
     finally:
         server.stop()
     assert found["status"] == "FAILED" and found["errors"][0]["path"] == "lilqueue.errors.Canceled"
-
-
-def _first_event(base: str, path: str) -> bytes:
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        answer = conn.getresponse()
-        assert (answer.status, answer.headers["Content-Type"].split(";")[0]) == (200, "text/event-stream")
-        data = b""
-        while b"\ndata:" not in data or not data.endswith(b"\n\n"):
-            data += answer.read1(65536)
-        return data
-    finally:
-        conn.close()
 
 
 @pytest.mark.sqlite_only

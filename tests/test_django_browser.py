@@ -4,13 +4,11 @@ and its Cancel button stops the job through ``lilqueue.django.urls``."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from tests import test_browser
-from tests.servers.harness import ServerProcess, free_port, need
+from tests.django_support import demo_server
+from tests.servers.harness import need
 
 browser = test_browser.browser  # the module's Chromium, launched as the demo's browser tests launch it
 
@@ -18,10 +16,7 @@ browser = test_browser.browser  # the module's Chromium, launched as the demo's 
 @pytest.fixture
 def demo_site(tmp_path):
     need("django")
-    port = free_port()
-    server = ServerProcess([sys.executable, "demo/django_project/manage.py", "runserver", f"127.0.0.1:{port}",
-                            "--noreload"], port, tmp_path / "server.log",
-                           dict(os.environ, DEMO_DB=str(tmp_path / "db.sqlite3")))
+    server = demo_server(tmp_path)
     try:
         yield server.wait_ready("/")
     finally:

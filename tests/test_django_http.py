@@ -4,20 +4,18 @@ users behind it (real sessions: staff, two users, anonymous)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
 import lilqueue
 from tests import engines
-from tests.django_support import Site
+from tests.django_support import Site, first_event
 from tests.http_support import post_json, request
 from tests.servers.harness import ServerProcess, free_port, need
 
@@ -77,21 +75,6 @@ def as_user(site: Site, name: str | None) -> dict[str, str]:
     return {"Cookie": f"sessionid={site.users[name][1]}"} if name else {}
 
 
-def _first_event(base: str, path: str, timeout: float = 10.0) -> bytes:
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        answer = conn.getresponse()
-        assert (answer.status, answer.headers["Content-Type"].split(";")[0]) == (200, "text/event-stream")
-        data = b""
-        while b"\ndata:" not in data or not data.endswith(b"\n\n"):
-            data += answer.read1(65536)
-        return data
-    finally:
-        conn.close()
-
-
 def test_the_http_contract_through_include_with_djangos_users(site):
     """One test per server: starting each server is most of its cost."""
     _starts_watches_and_cancels(site)
@@ -124,7 +107,7 @@ def _starts_watches_and_cancels(site):
     held = "Retry-After" not in polled["answer"].headers
     assert (polled["answer"].status, held, polled["took"] >= 1.4) == (200, HOLDS[site.server], HOLDS[site.server])
 
-    assert json.loads(_first_event(site.base, f"{job['url']}/events").split(b"data: ")[1].split(b"\n")[0])["id"] \
+    assert json.loads(first_event(site.base, f"{job['url']}/events").split(b"data: ")[1].split(b"\n")[0])["id"] \
         == job["id"]
     status = request(site.base, "GET", f"{job['url']}/status")
     assert (status.status, status.headers["Content-Type"].split(";")[0]) == (200, "text/html")

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, wait_for, worker_count
+from tests.django_support import demo_server
 from tests.http_support import request, running
-from tests.servers.harness import ServerProcess, free_port
 
 
 def need(module: str):
@@ -153,10 +153,7 @@ def test_a_bottle_app_with_the_middleware_mounted_runs_jobs_and_keeps_its_own_ro
 def test_the_django_demo_runs_with_one_command_and_imports_books_in_a_job(tmp_path):
     """demo/django_project: migrate folded into runserver, the worker inside the web process."""
     need("django")
-    port = free_port()
-    server = ServerProcess([sys.executable, "demo/django_project/manage.py", "runserver", f"127.0.0.1:{port}",
-                            "--noreload"], port, tmp_path / "server.log",
-                           dict(os.environ, DEMO_DB=str(tmp_path / "db.sqlite3")))
+    server = demo_server(tmp_path)
     try:
         base = server.wait_ready("/")
         page = request(base, "GET", "/")
