@@ -14,6 +14,8 @@ from lilqueue.bench import growth, pgserver
 from lilqueue.bench.figures import Plan
 from tests import engines
 
+pytestmark = pytest.mark.xdist_group("bench-postgres")  # its bench_* schemas: see test_bench_postgres.py
+
 
 @pytest.fixture
 def small(monkeypatch) -> Plan:

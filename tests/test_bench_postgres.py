@@ -20,6 +20,11 @@ from lilqueue.bench.pgrun import on_server
 from lilqueue.bench.run import measure_drain, measure_enqueue, measure_idle
 from tests import engines
 
+# One at a time: the SIGTERM test waits for a worker of a schema named bench_*, which another
+# test of this file running beside it would also create.
+pytestmark = pytest.mark.xdist_group("bench-postgres")
+
+
 NOBODY = "postgresql://postgres@127.0.0.1:1/test"  # no server listens on port 1
 
 
