@@ -9,6 +9,7 @@ tests/tasks.py)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 from tests import engines
@@ -84,7 +85,9 @@ def test_a_killed_isolated_child_fails_or_reruns_its_job_and_the_worker_survives
             killed += 1
         failed = queue.wait(once.id, timeout=20)
         assert failed.state == "failed" and failed.error.type == "ChildProcessError", failed
-        assert "exit code -9" in failed.error.message
+        # -9: the signal. Python before 3.14 may say 255 when its forkserver loses the status
+        # of a child that ended while another was starting (CPython issue 140867).
+        assert re.search(r"exit code (-9|255)$", failed.error.message), failed.error
         rerun = queue.wait(twice.id, timeout=20)
         assert rerun.state == "succeeded" and rerun.attempts == 2, rerun
         assert rerun.result != pids[1]  # the second attempt ran in a new child
