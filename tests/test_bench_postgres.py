@@ -20,8 +20,8 @@ from lilqueue.bench.pgrun import on_server
 from lilqueue.bench.run import measure_drain, measure_enqueue, measure_idle
 from tests import engines
 
-# One at a time: the SIGTERM test waits for a worker of a schema named bench_*, which another
-# test of this file running beside it would also create.
+# One at a time: the SIGTERM test waits for a worker of a schema named bench_*, which the other
+# tests of this file and of test_bench_growth.py (same group) would also create beside it.
 pytestmark = pytest.mark.xdist_group("bench-postgres")
 
 
