@@ -92,7 +92,7 @@ def _serve(request: HttpRequest, mount: str, rest: str, asgi: bool) -> Answer | 
             and not getattr(getattr(request, "user", None), "is_authenticated", True):
         return redirect_to_login(request.get_full_path())
     app = middleware(asgi)
-    environ = to_environ(request, mount[:-1], rest.encode("utf-8").decode("latin-1"), app.max_body)
+    environ = to_environ(request, mount[:-1], rest.encode("utf-8").decode("latin-1"), app.options.max_body)
     return call(app, environ)
 
 

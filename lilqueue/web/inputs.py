@@ -10,13 +10,12 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..job import ID_PATTERN
-from .chunked import read_chunked
+from .http import JSON_TYPE, Request
 from .problems import Problem, bad_request, forbidden, job_not_found
 
 SINCE_PATTERN = re.compile(r"\d{1,18}")
 START_FIELDS = frozenset({"task", "args", "kwargs", "key", "delay"})
 MAX_START_DELAY = 86400  # seconds a start over HTTP may be delayed (Python callers: see Queue.start)
-JSON_TYPE = "application/json"
 MAX_DEPTH = 100  # lists and objects inside each other
 MAX_NEXT = 2000  # characters of a status page's next target
 
@@ -33,12 +32,12 @@ MARK = Param(re.compile(r"[0-9a-f]{8}\.\d{1,18}"), str, "a mark this server gave
 WAIT = Param(re.compile(r"\d{1,9}(\.\d{1,9})?"), float, "a number >= 0")  # seconds
 
 
-def check_same_origin(environ: dict, trusted: frozenset[str]) -> None:
+def check_same_origin(request: Request, trusted: frozenset[str]) -> None:
     """Refuse cross-site browser requests (the check Go 1.25's CrossOriginProtection does)."""
-    origin = environ.get("HTTP_ORIGIN")
+    origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") in trusted:
         return
-    site = environ.get("HTTP_SEC_FETCH_SITE")
+    site = request.headers.get("sec-fetch-site")
     if site is not None:
         if site in ("same-origin", "none"):
             return
@@ -49,90 +48,37 @@ def check_same_origin(environ: dict, trusted: frozenset[str]) -> None:
         origin_host = urlsplit(origin).netloc.lower()
     except ValueError:
         origin_host = ""
-    if not origin_host or origin_host != environ.get("HTTP_HOST", "").lower():
+    if not origin_host or origin_host != request.header("host").lower():
         raise forbidden("Cross-origin requests may not start or cancel jobs.")
 
 
-def read_json(environ: dict, max_body: int, empty_ok: bool = False) -> Any:
+def read_json(request: Request, max_body: int, empty_ok: bool = False) -> Any:
     """The request's JSON body: checked content type, size, encoding and syntax.
 
     With ``empty_ok`` (cancel), a request without a body is accepted whatever its content type
     (servers such as wsgiref report a missing one as text/plain): there is nothing to interpret,
     and cross-site requests were already refused by the Origin check."""
     if not empty_ok:
-        _check_type(environ)
-    data = read_body(environ, max_body)
+        _check_type(request)
+    data = request.body(max_body)
     if not data.strip():
         if empty_ok:
             return None
         raise bad_request("The body must be a JSON object.")
     if empty_ok:
-        _check_type(environ)
+        _check_type(request)
     return parse_json(data)
 
 
-def read_body(environ: dict, max_body: int) -> bytes:
-    """The body, by its ``Content-Length`` or, when it came chunked, to its end: decoded by the
-    server (which says so with ``wsgi.input_terminated``), or still framed, which
-    ``chunked.read_chunked`` decodes; at most ``max_body`` bytes."""
-    length = environ.get("CONTENT_LENGTH", "").strip()
-    stream = environ["wsgi.input"]
-    if not length:
-        if environ.get("wsgi.input_terminated") or "asgi.scope" in environ:  # a2wsgi: an ASGI body
-            return _read_to_end(stream, max_body)
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            try:
-                return read_chunked(stream, max_body, _too_large(max_body))
-            except TimeoutError:
-                raise _timed_out() from None
-        return b""
-    if not length.isdigit() or len(length) > 15:
-        raise bad_request("Content-Length is not a number.")
-    size = int(length)
-    if size > max_body:
-        _drain(stream, size, 4 * max_body)
-        raise _too_large(max_body)
-    data = _read(stream, size) if size else b""
-    if len(data) != size:
-        raise bad_request("The body is shorter than its Content-Length.")
-    return data
-
-
-def _check_type(environ: dict) -> None:
-    mime, _, params = environ.get("CONTENT_TYPE", "").partition(";")
+def _check_type(request: Request) -> None:
+    mime, _, params = request.header("content-type").partition(";")
     charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.IGNORECASE)
     if mime.strip().lower() != JSON_TYPE or (charset and charset.group(1).lower() not in ("utf-8", "utf8")):
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "Send the body as Content-Type: application/json (UTF-8).")
 
 
-def _read_to_end(stream: Any, max_body: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = _read(stream, min(65536, max_body + 1 - size))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_body:
-            _drain(stream, 4 * max_body, 4 * max_body)
-            raise _too_large(max_body)
-
-
-def _read(stream: Any, size: int) -> bytes:
-    try:
-        return stream.read(size)
-    except TimeoutError:
-        raise _timed_out() from None
-
-
-def _timed_out() -> Problem:
-    """The server's socket timeout: the client stopped sending its body."""
-    return Problem(408, "request-timeout", "Request timeout", "The body did not arrive in time.")
-
-
-def _too_large(max_body: int) -> Problem:
+def too_large(max_body: int) -> Problem:
     return Problem(413, "body-too-large", "Body too large", f"The body may be at most {max_body} bytes.")
 
 
@@ -253,13 +199,3 @@ def _on_this_site(target: str) -> bool:
 def check_id(job_id: str) -> None:
     if not ID_PATTERN.fullmatch(job_id):
         raise job_not_found()
-
-
-def _drain(stream: Any, size: int, limit: int) -> None:
-    """Read (and drop) a too-large body up to ``limit`` so the client can read our answer."""
-    left = min(size, limit)
-    while left > 0:
-        chunk = stream.read(min(left, 65536))
-        if not chunk:
-            return
-        left -= len(chunk)

@@ -3,7 +3,7 @@
     from lilqueue.web.metrics import MetricsApp, metrics
 
     body = metrics(queue)      # bytes, from one queue.stats()
-    app = MetricsApp(queue)    # WSGI: GET answers them (the middleware mounts it at /jobs/metrics)
+    app = MetricsApp(queue)    # WSGI: GET answers them (both faces serve them at /jobs/metrics)
 
     lilqueue_jobs{task,state}                 gauge      jobs in the table now
     lilqueue_workers                          gauge      workers whose heartbeat is fresh
@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..states import FINISHED, STATES
+from .http import Response
 from .problems import PROBLEM_TYPE, problem_for
 
 if TYPE_CHECKING:
@@ -64,6 +65,22 @@ def metrics(queue: Queue) -> bytes:
     return "".join(lines).encode()
 
 
+def answer(queue: Queue, method: str) -> Response:
+    """GET (and HEAD) answered with ``metrics(queue)``, never cached; a database that cannot be
+    read is a 503 problem, as the endpoints answer."""
+    if method not in ("GET", "HEAD"):
+        return Response(405, [("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD")],
+                        b"GET or HEAD only\n")
+    try:
+        with queue.store.scope():  # a server's request thread keeps no connection
+            return Response(200, [("Content-Type", CONTENT_TYPE)], metrics(queue))
+    except Exception as exc:
+        problem = problem_for(exc)
+        if problem is None:
+            raise
+        return Response(problem.status, [("Content-Type", PROBLEM_TYPE), *problem.headers.items()], problem.body())
+
+
 class MetricsApp:
     """A WSGI callable that answers GET (and HEAD) with ``metrics(queue)``, never cached.
 
@@ -75,29 +92,14 @@ class MetricsApp:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "HEAD"):
-            return _answer(start_response, method, "405 Method Not Allowed", b"GET or HEAD only\n",
-                           "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
-        try:
-            with self.queue.store.scope():  # a server's request thread keeps no connection
-                body = metrics(self.queue)
-        except Exception as exc:
-            problem = problem_for(exc)  # the database cannot be read: 503, as the endpoints answer
-            if problem is None:
-                raise
-            return _answer(start_response, method, f"{problem.status} {HTTPStatus(problem.status).phrase}",
-                           problem.body(), PROBLEM_TYPE, problem.headers)
-        return _answer(start_response, method, "200 OK", body, CONTENT_TYPE, {})
+        response = answer(self.queue, method)
+        body = cast(bytes, response.body)  # metrics are never a stream
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
+                       [*response.headers, ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        return [] if method == "HEAD" else [body]
 
     def __repr__(self) -> str:
         return f"<MetricsApp for {self.queue!r}>"
-
-
-def _answer(start_response: Callable, method: str, status: str, body: bytes, content_type: str,
-            headers: dict[str, str]) -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                            ("Cache-Control", "no-store"), *headers.items()])
-    return [] if method == "HEAD" else [body]
 
 
 def _family(lines: list[str], name: str, kind: str, help: str, samples: list[Sample]) -> None:

@@ -21,11 +21,12 @@ import logging
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import JobNotFound, WaitersFull
 from ..job import Job
 from ..store import DOORBELL_WAIT, Commits
+from .http import Wait, WaitJob
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -110,27 +111,41 @@ class Watcher:
         while waiting."""
         limit = self.max_waiters if limit is None else min(limit, self.max_waiters)
         with self._lock:
-            if self.waiting >= limit:
-                raise WaitersFull(limit)
-            entry = self._entries.get(job.id)
-            if entry is None:
-                entry = self._entries[job.id] = _Entry(job, self._lock)
-                self._fresh.add(job.id)
-            elif job.version > entry.version:
-                entry.job, entry.version = job, job.version
-            entry.waiters += 1
-            self.waiting += 1
-            self._ensure_running()
+            entry = self._enter(job, limit)
             try:
                 entry.changed.wait_for(lambda: entry.gone or entry.version > since, timeout)
                 if entry.gone:
                     raise JobNotFound(job.id)
                 return entry.job if entry.version > since else None
             finally:
-                entry.waiters -= 1
                 self.waiting -= 1
-                if entry.waiters == 0:
-                    entry.left = time.monotonic()  # it lingers: see LINGER
+                self._leave(entry)
+
+    def _enter(self, job: Job, limit: int) -> _Entry:
+        """Count one more waiter on ``job`` (lock held); raises WaitersFull past ``limit``."""
+        if self.waiting >= limit:
+            raise WaitersFull(limit)
+        entry = self._entries.get(job.id)
+        if entry is None:
+            entry = self._entries[job.id] = _Entry(job, self._lock)
+            self._fresh.add(job.id)
+        elif job.version > entry.version:
+            entry.job, entry.version = job, job.version
+        entry.waiters += 1
+        self.waiting += 1
+        self._ensure_running()
+        return entry
+
+    def _leave(self, entry: _Entry) -> None:
+        entry.waiters -= 1
+        if entry.waiters == 0:
+            entry.left = time.monotonic()  # it lingers: see LINGER
+
+    def wait_for(self, wait: Wait) -> Any:
+        """What a core's ``Wait`` instruction asks (``http.py``), blocking this thread."""
+        if isinstance(wait, WaitJob):
+            return self.wait(wait.job, wait.since, wait.timeout, limit=wait.limit)
+        return self.wait_change(wait.since, wait.timeout, limit=wait.limit)
 
     def latest(self, job_id: str) -> Job | None:
         """The newest snapshot of a job that requests wait on or waited on in the last
@@ -238,3 +253,4 @@ class Watcher:
 
     def __repr__(self) -> str:
         return f"<Watcher waiting={self.waiting} jobs={len(self._entries)} queries={self.queries}>"
+

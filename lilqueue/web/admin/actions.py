@@ -2,12 +2,12 @@
 job a filter matches (at most ``BULK_LIMIT`` per request).
 
 Each action refuses cross-site requests with the API's own check, reads a form body bounded by
-the middleware's ``max_body``, logs who did what to the ``lilqueue.admin`` logger at INFO, and
+the face's ``max_body``, logs who did what to the ``lilqueue.admin`` logger at INFO, and
 answers with the URL to send the browser to (303, POST-redirect-GET) carrying the outcome in
 its query string (``layout.flash`` turns it into words).
 
-    location = act(middleware, environ, job_id, "retry")    # /jobs/admin/jobs/<id>?retried=<new>
-    location = bulk(middleware, environ)                     # /jobs/admin/jobs?state=failed&done=retry&n=3
+    location = act(queue, options, request, base, job_id, "retry")  # {base}/jobs/<id>?retried=<new>
+    location = bulk(queue, options, request, base)                 # {base}/jobs?state=failed&done=retry&n=3
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 from ...errors import InvalidArguments, JobFinished, JobNotFound, UnknownTask, WrongState
 from ...job import Job
 from ...states import CANCELED, FAILED, FINISHED, UNFINISHED
-from ..inputs import check_same_origin, read_body
+from ..http import Request
+from ..inputs import check_same_origin
 from ..problems import Problem, bad_request
 from . import filters as filtering
 
 if TYPE_CHECKING:
-    from ..middleware import Middleware
+    from ...queue import Queue
+    from ..options import WebOptions
 
 logger = logging.getLogger("lilqueue.admin")
 
@@ -36,19 +38,19 @@ REFUSALS = (WrongState, JobFinished)  # the job is not in a state the action app
 UNRUNNABLE = (UnknownTask, InvalidArguments)  # a retry of a task since removed, or changed
 
 
-def act(mw: Middleware, environ: dict, base: str, job_id: str, action: str) -> str:
+def act(queue: Queue, options: WebOptions, request: Request, base: str, job_id: str, action: str) -> str:
     """Do ``action`` to one job; returns where to send the browser."""
-    check_same_origin(environ, mw.cors_origins)
-    read_form(environ, mw.max_body)  # nothing to read in it, but bounded and of the right type
+    check_same_origin(request, options.cors_origins)
+    read_form(request, options.max_body)  # nothing to read in it, but bounded and of the right type
     page = f"{base}/jobs/{job_id}"
-    who = operator(mw, environ)
+    who = operator(options, request)
     try:
         if action == "retry":
-            new = mw.queue.retry(job_id)
+            new = queue.retry(job_id)
         elif action == "cancel":
-            mw.queue.cancel(job_id)
+            queue.cancel(job_id)
         else:
-            mw.queue.delete(job_id)
+            queue.delete(job_id)
     except (*REFUSALS, *UNRUNNABLE) as exc:
         logger.info("%r tried to %s job %s: %s", who, action, job_id, exc,
                     extra={"admin": who, "action": action, "job_ids": [job_id], "done": 0})
@@ -65,21 +67,21 @@ def act(mw: Middleware, environ: dict, base: str, job_id: str, action: str) -> s
     return f"{base}/jobs?done=delete&n=1" if action == "delete" else f"{page}?done=cancel"
 
 
-def bulk(mw: Middleware, environ: dict, base: str) -> str:
+def bulk(queue: Queue, options: WebOptions, request: Request, base: str) -> str:
     """Do the form's ``action`` to the newest ``BULK_LIMIT`` jobs its filters match, among those
     in a state the action applies to; returns the list page that says how many were done."""
-    check_same_origin(environ, mw.cors_origins)
-    text = read_form(environ, mw.max_body)
+    check_same_origin(request, options.cors_origins)
+    text = read_form(request, options.max_body)
     action = filtering.single(filtering.params(text), "action")
     if action not in ELIGIBLE:
         raise bad_request('"action" must be retry, cancel or delete.')
     chosen = filtering.parse(text)
     states = [s for s in ELIGIBLE[action] if not chosen.state or s == chosen.state]
-    jobs: list[Job] = chosen.jobs(mw.queue, BULK_LIMIT, states, paged=False) if states else []
-    more = len(jobs) == BULK_LIMIT and bool(dataclasses.replace(chosen, before=jobs[-1].id).jobs(mw.queue, 1, states))
+    jobs: list[Job] = chosen.jobs(queue, BULK_LIMIT, states, paged=False) if states else []
+    more = len(jobs) == BULK_LIMIT and bool(dataclasses.replace(chosen, before=jobs[-1].id).jobs(queue, 1, states))
     done: list[str] = []
     skipped = 0
-    do = {"retry": mw.queue.retry, "cancel": mw.queue.cancel, "delete": mw.queue.delete}[action]
+    do = {"retry": queue.retry, "cancel": queue.cancel, "delete": queue.delete}[action]
     for job in jobs:
         try:
             do(job.id)
@@ -87,7 +89,7 @@ def bulk(mw: Middleware, environ: dict, base: str) -> str:
             skipped += 1
         else:
             done.append(job.id)
-    who = operator(mw, environ)
+    who = operator(options, request)
     logger.info("%r %s %d jobs (%d skipped%s) matching %s", who, PAST[action], len(done), skipped,
                 ", more match" if more else "", chosen.describe(),
                 extra={"admin": who, "action": action, "job_ids": done, "done": len(done)})
@@ -96,13 +98,13 @@ def bulk(mw: Middleware, environ: dict, base: str) -> str:
     return f"{base}/jobs?{query + '&' if query else ''}{outcome}"
 
 
-def read_form(environ: dict, max_body: int) -> str:
+def read_form(request: Request, max_body: int) -> str:
     """The body of a form POST: ``application/x-www-form-urlencoded`` (an empty body may come
     with any type), at most ``max_body`` bytes, ASCII as that type always is."""
-    body = read_body(environ, max_body)
+    body = request.body(max_body)
     if not body:
         return ""
-    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+    if request.header("content-type").partition(";")[0].strip().lower() != FORM_TYPE:
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       f"Send the form as Content-Type: {FORM_TYPE}.")
     try:
@@ -111,15 +113,15 @@ def read_form(environ: dict, max_body: int) -> str:
         raise bad_request("A form body is percent-encoded ASCII.") from None
 
 
-def operator(mw: Middleware, environ: dict) -> str:
-    """Who is acting, for the log: the middleware's ``identify`` if it names someone, else the
+def operator(options: WebOptions, request: Request) -> str:
+    """Who is acting, for the log: the face's ``identify`` if it names someone, else the
     client's address."""
-    if mw.identify is not None:
+    if options.identify is not None:
         try:
-            name = mw.identify(environ)
+            name = request.call(options.identify)
         except Exception:
             logger.exception("the identify hook failed; logging the client's address instead")
             name = None
         if name:
             return str(name)
-    return environ.get("REMOTE_ADDR") or "unknown"
+    return request.client or "unknown"

@@ -1,10 +1,11 @@
-"""``Admin``: the operators' dashboard, a WSGI app that a middleware mounts under
-``{prefix}/admin`` (``SCRIPT_NAME`` ends there; ``PATH_INFO`` is the rest).
+"""``Admin``: the operators' dashboard, a part of the HTTP core (``core.py``) mounted under
+``{prefix}/admin`` (the request's ``root`` ends there; its ``path`` is the rest).
 
-    admin = Admin(queue.middleware(), hook=lambda environ: environ.get("REMOTE_USER") == "ops")
+    admin = Admin(queue, options, watcher, hook=lambda environ: environ.get("REMOTE_USER") == "ops")
+    answer = admin.handle(request)    # a Response, or a Later for the long-polls
 
-Every request first asks ``hook(environ)``; a no is 403 (a small HTML page for a browser,
-problem JSON otherwise), and so is a hook that fails. Then:
+Every request first asks ``hook(native)`` (the environ or the ASGI scope); a no is 403 (a small
+HTML page for a browser, problem JSON otherwise), and so is a hook that fails. Then:
 
     GET  /                     overview: counts, depth, workers, throughput, recent failures
     GET  /jobs?state=&task=…   the job list: filters, newest first, "Older" by keyset (before=<id>)
@@ -22,20 +23,19 @@ are problems mapped by the web layer's one table; anything unexpected is logged 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigurationError, JobNotFound
 from ...job import Job
 from ...states import FAILED
 from .. import conditional
 from ..holding import RETRY_UNHELD
-from ..inputs import JSON_TYPE, MARK, check_id, poll_params
+from ..http import Later, Request, Response, Wait
+from ..inputs import MARK, check_id, poll_params
 from ..longpoll import poll, poll_change
 from ..problems import PROBLEM_TYPE, Problem, forbidden, job_not_found, not_found, problem_for
 from . import actions, jobpage, pages
@@ -43,7 +43,9 @@ from .filters import parse
 from .layout import Site, error_page, flash
 
 if TYPE_CHECKING:
-    from ..middleware import Middleware
+    from ...queue import Queue
+    from ..options import WebOptions
+    from ..watcher import Watcher
 
 logger = logging.getLogger("lilqueue.admin")
 
@@ -74,85 +76,82 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class Answer:
-    """A response: status, body, headers (the common ones are added on the way out)."""
-
-    def __init__(self, status: int, body: bytes = b"", headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.status = status
-        self.body = body
-        self.headers = list(headers)
-
-
 class Admin:
-    """The dashboard of ``middleware``'s queue, for whoever ``hook(environ)`` says is an operator."""
+    """The dashboard of ``queue``, for whoever ``hook(native)`` says is an operator."""
 
-    def __init__(self, middleware: Middleware, hook: Hook) -> None:
+    def __init__(self, queue: Queue, options: WebOptions, watcher: Watcher, hook: Hook) -> None:
         if not callable(hook):
             raise ConfigurationError(f"the admin hook must be callable (environ -> bool), not {hook!r}")
-        self.mw = middleware
-        self.queue = middleware.queue
+        self.queue = queue
+        self.options = options
+        self.watcher = watcher
         self.hook = hook
         self.files = {name: (STATIC_DIR / name).read_bytes() for name in STATIC}
         self.versions = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in self.files.items()}
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        wants_json = _wants_json(environ)
+    def handle(self, request: Request) -> Response | Later:
+        wants_json = _wants_json(request)
         try:
             with self.queue.store.scope():
-                answer = self._answer(environ)
-        except Problem as problem:
-            answer = self._problem(environ, problem, wants_json)
+                answer = self._answer(request)
         except Exception as exc:
-            problem = problem_for(exc)
-            if problem is None:
-                logger.exception("error answering %s %s%s", environ.get("REQUEST_METHOD"),
-                                 environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""))
-                problem = Problem(500, "internal-error", "Internal error",
-                                  "The request could not be answered; the server's log has the details.")
-            answer = self._problem(environ, problem, wants_json)
-        headers = [*answer.headers, ("Content-Length", str(len(answer.body))), ("X-Content-Type-Options", "nosniff")]
-        if not any(name == "Cache-Control" for name, _ in headers):
-            headers.append(("Cache-Control", "no-store"))
-        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
+            return self._failed(request, exc, wants_json)
+        if isinstance(answer, Later):
+            return Later(self._finished(request, answer.steps, wants_json))
+        return _common(answer)
 
-    def _answer(self, environ: dict) -> Answer:
-        if not self._allowed(environ):
+    def _finished(self, request: Request, steps: Generator[Wait, Any, Response],
+                  wants_json: bool) -> Generator[Wait, Any, Response]:
+        try:
+            answer = yield from steps
+        except Exception as exc:
+            return self._failed(request, exc, wants_json)
+        return _common(answer)
+
+    def _failed(self, request: Request, exc: Exception, wants_json: bool) -> Response:
+        problem = exc if isinstance(exc, Problem) else problem_for(exc)
+        if problem is None:
+            logger.exception("error answering %s %s%s", request.method, request.root, request.path)
+            problem = Problem(500, "internal-error", "Internal error",
+                              "The request could not be answered; the server's log has the details.")
+        return _common(self._problem(request, problem, wants_json))
+
+    def _answer(self, request: Request) -> Response | Later:
+        if not self._allowed(request):
             raise forbidden("Only operators may use the job dashboard.")
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "") or "/"
+        method = request.method
         allowed = []
         for route_method, pattern, name in ROUTES:
-            match = pattern.fullmatch(path)
+            match = pattern.fullmatch(request.path)
             if match is None:
                 continue
             if route_method == method or (route_method == "GET" and method == "HEAD"):
-                return getattr(self, name)(environ, *match.groups())
+                return getattr(self, name)(request, *match.groups())
             allowed.append(route_method)
         if allowed:
             raise Problem(405, "method-not-allowed", "Method not allowed", f"This resource answers {allowed[0]}.",
                           headers={"Allow": "GET, HEAD" if allowed[0] == "GET" else allowed[0]})
         raise not_found()
 
-    def _allowed(self, environ: dict) -> bool:
+    def _allowed(self, request: Request) -> bool:
         try:
-            return bool(self.hook(environ))
+            return bool(request.call(self.hook))
         except Exception:
             logger.exception("the admin hook failed; refusing the request")
             return False
 
-    def _site(self, environ: dict) -> Site:
-        return Site(environ.get("SCRIPT_NAME", "").rstrip("/"), self.versions, self.queue.heartbeat_timeout)
+    def _site(self, request: Request) -> Site:
+        return Site(request.root.rstrip("/"), self.versions, self.queue.heartbeat_timeout)
 
-    def overview(self, environ: dict) -> Answer:
-        site = self._site(environ)
+    def overview(self, request: Request) -> Response:
+        site = self._site(request)
         stats = self.queue.stats()
         failures = self.queue.jobs(state=FAILED, limit=RECENT_FAILURES)
         return _html(pages.overview(site, stats, failures, tasks=self.queue.tasks))
 
-    def job_list(self, environ: dict) -> Answer:
-        site = self._site(environ)
-        query = environ.get("QUERY_STRING", "")
+    def job_list(self, request: Request) -> Response:
+        site = self._site(request)
+        query = request.query
         filters = parse(query)
         notice = ""
         if filters.id:
@@ -164,49 +163,52 @@ class Admin:
         found = filters.jobs(self.queue, PAGE_SIZE + 1)
         html = pages.job_list(site, filters, found[:PAGE_SIZE], more=len(found) > PAGE_SIZE,
                               stats=self.queue.stats(), tasks=self.queue.tasks, notice=notice,
-                              flash=self._flash(environ, "/jobs", filters.query()))
+                              flash=self._flash(request, "/jobs", filters.query()))
         return _html(html)
 
-    def job_page(self, environ: dict, job_id: str) -> Answer:
-        site = self._site(environ)
+    def job_page(self, request: Request, job_id: str) -> Response:
+        site = self._site(request)
         job = self._job(job_id)
-        return _html(jobpage.page(site, job, flash=self._flash(environ, f"/jobs/{job.id}")))
+        return _html(jobpage.page(site, job, flash=self._flash(request, f"/jobs/{job.id}")))
 
-    def job_json(self, environ: dict, job_id: str) -> Answer:
+    def job_json(self, request: Request, job_id: str) -> Response:
         """The job page's long-poll: answers once the version passes ``since``, or after ``wait``."""
-        site = self._site(environ)
+        site = self._site(request)
         job = self._job(job_id)
-        since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait)
-        headers: list[tuple[str, str]] = []
-        if wait:
-            job, held = poll(self.mw, environ, job, since, wait)
-            if not held:
-                headers.append(("Retry-After", str(RETRY_UNHELD)))
-        body = json.dumps(jobpage.live(site, job)).encode()
-        return Answer(200, body, [("Content-Type", JSON_TYPE), *headers])
+        since, wait = poll_params(request.query, self.options.max_wait)
+        if not wait:
+            return Response.json(jobpage.live(site, job))
+        return Later(self._job_polled(request, site, job, since, wait))
 
-    def changes(self, environ: dict) -> Answer:
+    def _job_polled(self, request: Request, site: Site, job: Job, since: int | None,
+                    wait: float) -> Generator[Wait, Any, Response]:
+        job, held = yield from poll(self.watcher, request.hold, job, since, wait)
+        return Response.json(jobpage.live(site, job), **({} if held else {"Retry-After": str(RETRY_UNHELD)}))
+
+    def changes(self, request: Request) -> Response:
         """The overview's and the list's long-poll: the page reloads its data when the mark moves."""
-        since, wait = poll_params(environ.get("QUERY_STRING", ""), self.mw.max_wait, MARK)
-        mark, held = poll_change(self.mw, environ, since, wait)
-        headers = [] if held else [("Retry-After", str(RETRY_UNHELD))]
-        return Answer(200, json.dumps({"mark": mark}).encode(), [("Content-Type", JSON_TYPE), *headers])
+        since, wait = poll_params(request.query, self.options.max_wait, MARK)
+        return Later(self._changed(since, wait, request.hold))
 
-    def static(self, environ: dict, name: str) -> Answer:
+    def _changed(self, since: str | None, wait: float, hold: int) -> Generator[Wait, Any, Response]:
+        mark, held = yield from poll_change(self.watcher, hold, since, wait)
+        return Response.json({"mark": mark}, **({} if held else {"Retry-After": str(RETRY_UNHELD)}))
+
+    def static(self, request: Request, name: str) -> Response:
         if name not in STATIC:
             raise not_found()
         etag = f'"{self.versions[name]}"'
         headers = [("ETag", etag), ("Cache-Control", f"public, max-age={STATIC_MAX_AGE}")]
-        if conditional.lists(environ.get("HTTP_IF_NONE_MATCH"), etag):
-            return Answer(304, b"", headers)
-        return Answer(200, self.files[name], [("Content-Type", STATIC[name]), *headers])
+        if conditional.lists(request.headers.get("if-none-match"), etag):
+            return Response(304, headers)
+        return Response(200, [("Content-Type", STATIC[name]), *headers], self.files[name])
 
-    def act(self, environ: dict, job_id: str, action: str) -> Answer:
+    def act(self, request: Request, job_id: str, action: str) -> Response:
         check_id(job_id)
-        return _redirect(actions.act(self.mw, environ, self._site(environ).url(""), job_id, action))
+        return _redirect(actions.act(self.queue, self.options, request, self._site(request).url(""), job_id, action))
 
-    def bulk(self, environ: dict) -> Answer:
-        return _redirect(actions.bulk(self.mw, environ, self._site(environ).url("")))
+    def bulk(self, request: Request) -> Response:
+        return _redirect(actions.bulk(self.queue, self.options, request, self._site(request).url("")))
 
     def _job(self, job_id: str) -> Job:
         check_id(job_id)
@@ -215,32 +217,39 @@ class Admin:
         except JobNotFound:
             raise job_not_found() from None
 
-    def _flash(self, environ: dict, path: str, query: str = "") -> str:
-        site = self._site(environ)
-        return flash(site, environ.get("QUERY_STRING", ""), site.url(path, query))
+    def _flash(self, request: Request, path: str, query: str = "") -> str:
+        site = self._site(request)
+        return flash(site, request.query, site.url(path, query))
 
-    def _problem(self, environ: dict, problem: Problem, wants_json: bool) -> Answer:
+    def _problem(self, request: Request, problem: Problem, wants_json: bool) -> Response:
         headers = list(problem.headers.items())
         if wants_json:
-            return Answer(problem.status, problem.body(), [("Content-Type", PROBLEM_TYPE), *headers])
+            return Response(problem.status, [("Content-Type", PROBLEM_TYPE), *headers], problem.body())
         # A refused request sees no link into the dashboard; other errors keep the frame.
-        site = None if problem.status == 403 else self._site(environ)
+        site = None if problem.status == 403 else self._site(request)
         page = error_page(site, problem.status, problem.title, problem.detail)
-        return Answer(problem.status, page.encode(), [*HTML_HEADERS, *headers])
+        return Response(problem.status, [*HTML_HEADERS, *headers], page.encode())
 
     def __repr__(self) -> str:
         return f"<Admin for {self.queue!r}>"
 
 
-def _wants_json(environ: dict) -> bool:
+def _wants_json(request: Request) -> bool:
     """JSON for scripts (``.json`` paths, no ``text/html`` in Accept), HTML for browsers."""
-    return environ.get("PATH_INFO", "").endswith(".json") or "text/html" not in environ.get("HTTP_ACCEPT", "")
+    return request.path.endswith(".json") or "text/html" not in request.header("accept")
 
 
-def _html(page: str) -> Answer:
-    return Answer(200, page.encode(), HTML_HEADERS)
+def _html(page: str) -> Response:
+    return Response(200, HTML_HEADERS, page.encode())
 
 
-def _redirect(location: str) -> Answer:
-    return Answer(303, b"", [("Location", location)])
+def _redirect(location: str) -> Response:
+    return Response(303, [("Location", location)])
+
+
+def _common(response: Response) -> Response:
+    if response.header("cache-control") is None:
+        response.headers = [*response.headers, ("Cache-Control", "no-store")]
+    response.headers = [*response.headers, ("X-Content-Type-Options", "nosniff")]
+    return response
 
