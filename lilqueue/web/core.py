@@ -23,7 +23,7 @@ from .admin import Admin
 from .embedded import Embedded
 from .http import Later, Request, Response, Wait
 from .presence import Presence
-from .problems import PROBLEM_TYPE, Problem, forbidden, not_found, problem_for
+from .problems import PROBLEM_TYPE, Problem, answering, forbidden, not_found
 from .routes import Routes
 from .watcher import Watcher
 
@@ -63,10 +63,10 @@ class Core:
             with self.queue.store.scope():
                 answer = self.routes.answer(request)
         except Exception as exc:
-            return _common(_error_response(exc, request), cors)
+            return _error_response(exc, request).sealed(*cors)
         if isinstance(answer, Later):
             return Later(self._finished(answer.steps, request, cors))
-        return _common(answer, cors)
+        return answer.sealed(*cors)
 
     def resume(self, steps: Generator, sent: Any = None, thrown: BaseException | None = None) -> Any:
         """One step of a Later's or a Stream's generator, in a store scope: what it yields next;
@@ -87,7 +87,7 @@ class Core:
             response = yield from steps
         except Exception as exc:
             response = _error_response(exc, request)
-        return _common(response, cors)
+        return response.sealed(*cors)
 
     def _metrics(self, request: Request) -> Response:
         hook = self.options.metrics
@@ -125,19 +125,5 @@ def problem_response(problem: Problem) -> Response:
 
 
 def _error_response(exc: Exception, request: Request) -> Response:
-    problem = exc if isinstance(exc, Problem) else problem_for(exc)
-    if problem is None:
-        logger.exception("error answering %s %s%s", request.method, request.root, request.path)
-        problem = Problem(500, "internal-error", "Internal error",
-                          "The request could not be answered; the server's log has the details.")
-    elif problem.status >= 500:
-        logger.warning("answering %d: %s", problem.status, exc)
+    problem = answering(exc, logger, f"{request.method} {request.root}{request.path}")
     return Response(problem.status, [("Content-Type", PROBLEM_TYPE), *problem.headers.items()], problem.body())
-
-
-def _common(response: Response, cors: list[tuple[str, str]]) -> Response:
-    headers = response.headers
-    if response.header("cache-control") is None:
-        headers = [*headers, ("Cache-Control", "no-store")]  # jobs change: never cache them
-    response.headers = [*headers, ("X-Content-Type-Options", "nosniff"), *cors]
-    return response

@@ -65,6 +65,13 @@ class Response:
         name = name.lower()
         return next((value for key, value in self.headers if key.lower() == name), None)
 
+    def sealed(self, *extra: tuple[str, str]) -> Response:
+        """With the headers every answer carries: ``no-store`` unless it says otherwise (jobs
+        change: never cache them), ``nosniff``, and ``extra``."""
+        cache = [] if self.header("cache-control") else [("Cache-Control", "no-store")]
+        self.headers = [*self.headers, *cache, ("X-Content-Type-Options", "nosniff"), *extra]
+        return self
+
 
 class Later:
     """An answer that waits first: ``steps`` yields ``Wait`` instructions and returns the Response."""

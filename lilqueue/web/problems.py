@@ -8,6 +8,7 @@ Every error the middleware answers is ``application/problem+json`` with ``type``
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from typing import Any
 
@@ -121,3 +122,17 @@ def job_not_found() -> Problem:
 
 def forbidden(detail: str) -> Problem:
     return Problem(403, "forbidden", "Forbidden", detail)
+
+
+def answering(exc: Exception, log: logging.Logger, where: str) -> Problem:
+    """The problem to answer for an error that reached the top of a request (``where``: its method
+    and path, for the log): a Problem as it is, a known error by the table, anything else a 500
+    whose traceback goes to ``log`` only."""
+    problem = exc if isinstance(exc, Problem) else problem_for(exc)
+    if problem is None:
+        log.exception("error answering %s", where)
+        return Problem(500, "internal-error", "Internal error",
+                       "The request could not be answered; the server's log has the details.")
+    if problem.status >= 500:
+        log.warning("answering %d: %s", problem.status, exc)
+    return problem

@@ -37,7 +37,7 @@ from ..holding import RETRY_UNHELD
 from ..http import Later, Request, Response, Wait
 from ..inputs import MARK, check_id, poll_params
 from ..longpoll import poll, poll_change
-from ..problems import PROBLEM_TYPE, Problem, forbidden, job_not_found, not_found, problem_for
+from ..problems import PROBLEM_TYPE, Problem, answering, forbidden, job_not_found, not_found
 from . import actions, jobpage, pages
 from .filters import parse
 from .layout import Site, error_page, flash
@@ -98,7 +98,7 @@ class Admin:
             return self._failed(request, exc, wants_json)
         if isinstance(answer, Later):
             return Later(self._finished(request, answer.steps, wants_json))
-        return _common(answer)
+        return answer.sealed()
 
     def _finished(self, request: Request, steps: Generator[Wait, Any, Response],
                   wants_json: bool) -> Generator[Wait, Any, Response]:
@@ -106,15 +106,11 @@ class Admin:
             answer = yield from steps
         except Exception as exc:
             return self._failed(request, exc, wants_json)
-        return _common(answer)
+        return answer.sealed()
 
     def _failed(self, request: Request, exc: Exception, wants_json: bool) -> Response:
-        problem = exc if isinstance(exc, Problem) else problem_for(exc)
-        if problem is None:
-            logger.exception("error answering %s %s%s", request.method, request.root, request.path)
-            problem = Problem(500, "internal-error", "Internal error",
-                              "The request could not be answered; the server's log has the details.")
-        return _common(self._problem(request, problem, wants_json))
+        problem = answering(exc, logger, f"{request.method} {request.root}{request.path}")
+        return self._problem(request, problem, wants_json).sealed()
 
     def _answer(self, request: Request) -> Response | Later:
         if not self._allowed(request):
@@ -245,11 +241,4 @@ def _html(page: str) -> Response:
 
 def _redirect(location: str) -> Response:
     return Response(303, [("Location", location)])
-
-
-def _common(response: Response) -> Response:
-    if response.header("cache-control") is None:
-        response.headers = [*response.headers, ("Cache-Control", "no-store")]
-    response.headers = [*response.headers, ("X-Content-Type-Options", "nosniff")]
-    return response
 
