@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from . import runat
 from .cron import Cron
 from .errors import ConfigurationError, InvalidArguments, UnknownTask
 from .flows import Flows, Pipeline, check_name, refuse_pipeline
@@ -26,9 +27,6 @@ from .task import TASK_OPTIONS, Task, check_options, check_priority
 
 if TYPE_CHECKING:
     from .worker import Worker
-
-MAX_DELAY = 366 * 86400.0  # seconds a start may be delayed (a year: beyond it, a typo more likely than a plan)
-
 
 class Queue(Operators, Flows):
     """Background jobs on one SQLite file, or on PostgreSQL once one machine is not enough.
@@ -285,6 +283,15 @@ class Queue(Operators, Flows):
         from .web import Middleware
         return Middleware(self, app, prefix, **options)
 
+    def asgi(self, app: Any = None, prefix: str = "/jobs", **options: Any) -> Any:
+        """The same endpoints as an ASGI app, on asyncio; other requests and the lifespan go to
+        ``app``. Options as ``middleware``'s; see ``lilqueue.web.asgi``.
+
+            app = queue.asgi(FastAPI(), worker=True)
+        """
+        from .web.asgi import AsgiFace
+        return AsgiFace(self, app, prefix, **options)
+
     def lookup(self, task: str | Task | Pipeline) -> Task | Pipeline:
         """The registered task or pipeline for a name (or a Task or Pipeline of this queue);
         raises UnknownTask."""
@@ -310,7 +317,7 @@ class Queue(Operators, Flows):
         registered = refuse_pipeline(self.lookup(task))
         if job_id is not None and (not isinstance(job_id, str) or not ID_PATTERN.fullmatch(job_id)):
             raise InvalidArguments(registered.name, f"job_id must be an id from new_id(), not {job_id!r}")
-        run_at = _run_at(registered.name, now, *when)
+        run_at = runat.run_at(registered.name, now, *when)
         if self._immediate is not None:
             run_at = None  # immediate mode runs a delayed start at once, as it runs a retry
         if priority is None:
@@ -361,26 +368,6 @@ class Queue(Operators, Flows):
     def __repr__(self) -> str:
         mode = " immediate" if self._immediate is not None else ""
         return f"<Queue {self.path!r}{mode} tasks={sorted(self.tasks)}>"
-
-
-def _run_at(task: str, now: float, delay: float | timedelta | None, eta: datetime | None) -> datetime | None:
-    """When a delayed start may run (None: at once), from ``delay`` or ``eta``."""
-    if delay is not None and eta is not None:
-        raise InvalidArguments(task, "give delay or eta, not both")
-    if isinstance(delay, timedelta):
-        delay = delay.total_seconds()
-    if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY:
-            raise InvalidArguments(task, f"delay must be seconds from 0 to {MAX_DELAY:g}, or a timedelta,"
-                                         f" not {delay!r}")
-        return datetime.fromtimestamp(now + delay, UTC) if delay > 0 else None
-    if eta is None:
-        return None
-    if not isinstance(eta, datetime) or eta.tzinfo is None:
-        raise InvalidArguments(task, f"eta must be an aware datetime (with a timezone), not {eta!r}")
-    if eta.timestamp() - now > MAX_DELAY:
-        raise InvalidArguments(task, f"eta must be at most {MAX_DELAY:g} s ahead")
-    return eta.astimezone(UTC) if eta.timestamp() > now else None
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON gives these back as they are

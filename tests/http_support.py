@@ -1,8 +1,10 @@
-"""Real HTTP for tests: run a WSGI app on lilqueue's threaded server on 127.0.0.1 and talk to it
-with http.client.
+"""Real HTTP for tests: run a WSGI app on lilqueue's threaded server (or an ASGI app on uvicorn)
+on 127.0.0.1 and talk to it with http.client.
 
     with running(queue.middleware()) as base:      # base = "http://127.0.0.1:PORT"
         status, headers, body = request(base, "GET", "/jobs/tasks")
+    with asgi_running(queue.asgi()) as base:
+        ...
 
 ``serving(queue)`` makes a fixture of it (see its docstring).
 """
@@ -12,11 +14,14 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvicorn
 import waitress.server
 
 from lilqueue.web.server import make_server
@@ -36,6 +41,33 @@ def running(app: Callable, server: Any = None) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+        close = getattr(app, "close", None)
+        if close is not None:
+            close()
+
+
+@contextlib.contextmanager
+def asgi_running(app: Callable, lifespan: str = "on", root_path: str = "") -> Iterator[str]:
+    """Serve the ASGI ``app`` on uvicorn (one event loop, as ``uvicorn app:app`` runs it) in a
+    background thread; yields the base URL once it listens."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, lifespan=lifespan, root_path=root_path, log_level="warning",
+                            timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
         close = getattr(app, "close", None)
         if close is not None:
             close()

@@ -55,6 +55,11 @@ class Embedded:
         atexit.register(self.stop)
         log.info("worker %s runs inside web process %d", self.worker.id, self._pid)
 
+    @property
+    def running(self) -> bool:
+        """Whether this process's worker was started (here, not in a parent before a fork)."""
+        return self._pid == os.getpid()
+
     def stop(self) -> None:
         """Stop this process's worker: running jobs get the grace, then go back to the queue."""
         with self._lock:

@@ -17,6 +17,7 @@ dashboard's overview and job list).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import threading
@@ -33,15 +34,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lilqueue.web")
 
+Futures = dict[asyncio.Future, asyncio.AbstractEventLoop]  # a waiting coroutine's future, and its loop
+
 # Seconds a job stays watched after its last waiter was answered: a client asks again at once,
 # and meanwhile its snapshot is kept current, so asking again reads no row (``latest``).
 LINGER = 5.0
 
 
 class _Entry:
-    """What the watcher knows about one watched job, and the Condition its waiters sleep on."""
+    """What the watcher knows about one watched job, the Condition its waiting threads sleep on
+    and the futures its waiting coroutines await."""
 
-    __slots__ = ("job", "version", "waiters", "left", "gone", "changed")
+    __slots__ = ("job", "version", "waiters", "left", "gone", "changed", "futures")
 
     def __init__(self, job: Job, lock: threading.Lock) -> None:
         self.job = job
@@ -50,6 +54,7 @@ class _Entry:
         self.left = 0.0  # monotonic time its last waiter left, while it has none
         self.gone = False
         self.changed = threading.Condition(lock)
+        self.futures: Futures = {}
 
 
 class Watcher:
@@ -78,6 +83,7 @@ class Watcher:
         self._moves = 0
         self._moved = threading.Condition(self._lock)
         self._anyone = 0  # requests waiting in wait_change
+        self._change_futures: Futures = {}
 
     @property
     def mark(self) -> str:
@@ -146,6 +152,56 @@ class Watcher:
         if isinstance(wait, WaitJob):
             return self.wait(wait.job, wait.since, wait.timeout, limit=wait.limit)
         return self.wait_change(wait.since, wait.timeout, limit=wait.limit)
+
+    async def wait_async(self, wait: Wait) -> Any:
+        """What a core's ``Wait`` instruction asks, on an event loop: the waiting coroutine
+        awaits a future that the watcher thread resolves (one call into each loop per change),
+        so a waiting request costs no thread. Same answers and errors as ``wait_for``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait.timeout
+        limit = min(wait.limit, self.max_waiters)
+        with self._lock:
+            if isinstance(wait, WaitJob):
+                entry = self._enter(wait.job, limit)
+            elif wait.since != self.mark:
+                return self.mark
+            elif self.waiting >= limit:
+                raise WaitersFull(limit)
+            else:
+                entry = None
+                self._anyone += 1
+                self.waiting += 1
+                self._ensure_running()
+        futures = self._change_futures if entry is None else entry.futures
+        try:
+            while True:
+                with self._lock:
+                    if entry is None:
+                        if self.mark != wait.since:
+                            return self.mark
+                    elif entry.gone:
+                        raise JobNotFound(wait.job.id)
+                    elif entry.version > wait.since:
+                        return entry.job
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        return self.mark if entry is None else None
+                    future = loop.create_future()
+                    futures[future] = loop
+                timer = loop.call_later(left, _settle, [future])
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+                    with self._lock:
+                        futures.pop(future, None)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+                if entry is None:
+                    self._anyone -= 1
+                else:
+                    self._leave(entry)
 
     def latest(self, job_id: str) -> Job | None:
         """The newest snapshot of a job that requests wait on or waited on in the last
@@ -233,6 +289,7 @@ class Watcher:
             if self._anyone:  # one about to wait re-reads the mark after counting itself in
                 with self._lock:
                     self._moved.notify_all()
+                    _wake_futures(self._change_futures)
 
     def _forget(self, before: float) -> None:
         """Stop watching the jobs whose last waiter left before ``before`` (lock held)."""
@@ -250,7 +307,27 @@ class Watcher:
             elif job.version > entry.version:
                 entry.job, entry.version = job, job.version
             entry.changed.notify_all()
+            _wake_futures(entry.futures)
 
     def __repr__(self) -> str:
         return f"<Watcher waiting={self.waiting} jobs={len(self._entries)} queries={self.queries}>"
 
+
+def _wake_futures(futures: Futures) -> None:
+    """Resolve waiting coroutines' futures from the watcher thread (lock held): one call into
+    each event loop, whatever the number of futures on it. Each waiter looks again itself."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for future, loop in futures.items():
+        by_loop.setdefault(loop, []).append(future)
+    futures.clear()
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:  # that loop is closed: nobody awaits there any more
+            pass
+
+
+def _settle(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
