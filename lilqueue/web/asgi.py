@@ -11,10 +11,9 @@ face (``wsgi.py``), served on asyncio.
 
 A waiting request (a long-poll, an event stream) is a coroutine awaiting a future that the
 watcher thread resolves, never a thread, so every one may wait up to ``max_waiters``
-(``hold="auto"``). What may block (the database, the access hooks) runs in a small pool of
-threads of this face; an event stream's steps after its first wait only render what the watcher
-already read, and run on the loop. The body is read from ``receive`` as the core asks for it
-(past ``max_body``, drained and a 413 without a connection reset); a client that disconnects
+(``hold="auto"``); what may block runs in a small pool of threads (``onloop.py``). The body is
+read first, bounded (past ``max_body`` it is drained and answered 413, not reset, when the
+endpoint reads one); a client that disconnects
 frees its waiter at once. Both mount conventions work: routers that strip the mount from
 ``path`` and Starlette's, which keeps ``path`` whole and sets ``root_path``; job URLs include
 ``root_path``.
@@ -28,17 +27,16 @@ own lifespan runs as before; an app that speaks no lifespan (Django's) is not se
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, JobNotFound, WaitersFull
+from ..errors import ConfigurationError
 from .core import Core, problem_response
-from .http import Later, Request, Response, Stream, Wait
+from .http import Request, Response
 from .inputs import too_large
+from .onloop import OnLoop, from_loop
 from .options import web_options
-from .problems import bad_request, not_found
+from .problems import Problem, bad_request, not_found
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -47,7 +45,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-THREADS = 8  # for the blocking steps of every request: short database reads and writes
 DRAIN = 4  # a body past max_body is read and dropped up to DRAIN times max_body, then answered
 
 
@@ -66,8 +63,7 @@ class AsgiFace:
         self.embedded = self.core.embedded
         hold = self.options.hold
         self.hold = self.options.max_waiters if hold == "auto" else min(int(hold), self.options.max_waiters)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid: int | None = None
+        self.on_loop = OnLoop(self.core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -75,7 +71,7 @@ class AsgiFace:
             await self._lifespan(scope, receive, send)
             return
         if self.embedded is not None and not self.embedded.running:
-            await self._blocking(self.embedded.ensure)
+            await self.on_loop.blocking(self.embedded.ensure)
         root_path = scope.get("root_path", "")
         path = scope.get("path", "")
         if root_path and (path == root_path or path.startswith(root_path + "/")):
@@ -102,74 +98,30 @@ class AsgiFace:
     def close(self) -> None:
         """Stop the watcher thread, this process's embedded worker and this face's threads."""
         self.core.close()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False)
+        self.on_loop.close()
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, root: str, path: str) -> None:
-        loop = asyncio.get_running_loop()
-
-        def from_loop(awaitable: Awaitable) -> Any:  # on a pool thread: what the loop gives
-            return asyncio.run_coroutine_threadsafe(_awaited(awaitable), loop).result()
-
+        # The body first, whole (bounded): then only the disconnect watch reads from receive.
+        body = await _read_body(receive, scope, self.options.max_body)
+        if body is None:
+            return  # the client left
         request = Request(scope["method"], path, root, scope.get("query_string", b"").decode("latin-1"),
                           _headers(scope), (scope.get("client") or ("",))[0], scope, self.hold,
-                          lambda max_body: from_loop(_read_body(receive, scope, max_body)), from_loop)
+                          lambda max_body: _given(body), from_loop(asyncio.get_running_loop()))
         head = scope["method"] == "HEAD"
-        answer = await self._blocking(self.core.handle, request)
-        if isinstance(answer, Later):
-            answer = await _until_disconnect(receive, self._waited(answer))
-            if answer is None:
-                return
+        answer = await _until_disconnect(receive, self.on_loop.answer(request))
+        if answer is None:
+            return
         if isinstance(answer.body, bytes) or head:
             await _send(send, answer, head)
         else:
             await _until_disconnect(receive, self._streamed(answer, send))
 
-    async def _waited(self, later: Later) -> Response:
-        sent = thrown = None
-        while True:
-            done, value = await self._blocking(_step, self.core, later.steps, sent, thrown)
-            if done:
-                return value
-            sent, thrown = await self._wait(value)
-
     async def _streamed(self, response: Response, send: Send) -> None:
-        """Send an event stream. Until it first waits, its steps may read the database and run
-        in the pool; after, they render what the watcher read, on the loop."""
-        stream: Stream = response.body  # type: ignore[assignment]
         await send({"type": "http.response.start", "status": response.status, "headers": _encoded(response)})
-        sent = thrown = None
-        waited = False
-        try:
-            while True:
-                if waited:
-                    done, item = _step(self.core, stream, sent, thrown)
-                else:
-                    done, item = await self._blocking(_step, self.core, stream, sent, thrown)
-                if done:
-                    break
-                sent = thrown = None
-                if isinstance(item, bytes):
-                    await send({"type": "http.response.body", "body": item, "more_body": True})
-                else:
-                    waited = True
-                    sent, thrown = await self._wait(item)
-        finally:
-            stream.close()
+        async for chunk in self.on_loop.events(response.body):  # type: ignore[arg-type]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
-
-    async def _wait(self, wait: Wait) -> tuple[Any, BaseException | None]:
-        try:
-            return await self.watcher.wait_async(wait), None
-        except (WaitersFull, JobNotFound) as exc:
-            return None, exc
-
-    async def _blocking(self, function: Callable[..., Any], *args: Any) -> Any:
-        if self._pool is None or self._pool_pid != os.getpid():  # made in the serving process
-            self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="lilqueue-asgi")
-            self._pool_pid = os.getpid()
-        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Start the embedded worker at startup and stop it at shutdown, around the app's own
@@ -200,21 +152,12 @@ class AsgiFace:
 
     async def _lifetime(self, message: dict) -> None:
         if message["type"] == "lifespan.startup" and self.embedded is not None:
-            await self._blocking(self.embedded.ensure)
+            await self.on_loop.blocking(self.embedded.ensure)
         elif message["type"] == "lifespan.shutdown":
-            await self._blocking(self.close)
+            await self.on_loop.blocking(self.close)
 
     def __repr__(self) -> str:
         return f"<AsgiFace {self.prefix or '/'} for {self.queue!r}>"
-
-
-def _step(core: Core, steps: Generator, sent: Any, thrown: BaseException | None) -> tuple[bool, Any]:
-    """One step of a Later or a Stream: ``(False, what it yielded)`` or ``(True, its result)``
-    (a StopIteration cannot cross a thread pool's future)."""
-    try:
-        return False, core.resume(steps, sent, thrown)
-    except StopIteration as end:
-        return True, end.value
 
 
 async def _until_disconnect(receive: Receive, work: Awaitable[Any]) -> Any:
@@ -238,34 +181,37 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _awaited(awaitable: Awaitable) -> Any:
-    return await awaitable
-
-
-async def _read_body(receive: Receive, scope: Scope, max_body: int) -> bytes:
-    """The body, at most ``max_body`` bytes; past it, the rest is drained (up to DRAIN times
-    ``max_body``) so that the client reads the 413 instead of a reset connection."""
+async def _read_body(receive: Receive, scope: Scope, max_body: int) -> bytes | Problem | None:
+    """The body, at most ``max_body`` bytes, or the Problem to answer if the core asks for it
+    (past ``max_body`` the rest is drained, up to DRAIN times ``max_body``, so that the client
+    reads the 413 instead of a reset connection); None when the client left."""
     declared = _headers(scope).get("content-length", "").strip()
     if declared and (not declared.isdigit() or len(declared) > 15):
-        raise bad_request("Content-Length is not a number.")
+        return bad_request("Content-Length is not a number.")
+    too_big = bool(declared) and int(declared) > max_body
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise bad_request("The client left before its body arrived.")
+            return None
         chunk = message.get("body", b"")
         more = message.get("more_body", False)
         size += len(chunk)
-        if size > max_body or (declared and int(declared) > max_body):
-            while more and size <= (DRAIN + 1) * max_body:
-                message = await receive()
-                size += len(message.get("body", b""))
-                more = message.get("more_body", False) and message["type"] != "http.disconnect"
-            raise too_large(max_body)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        too_big = too_big or size > max_body
+        if too_big:
+            if size > (DRAIN + 1) * max_body:
+                break
+        else:
+            chunks.append(chunk)
+    return too_large(max_body) if too_big else b"".join(chunks)
+
+
+def _given(body: bytes | Problem) -> bytes:
+    if isinstance(body, Problem):
+        raise body
+    return body
 
 
 def _headers(scope: Scope) -> dict[str, str]:
