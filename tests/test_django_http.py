@@ -10,6 +10,7 @@ import re
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -80,6 +81,18 @@ def test_the_http_contract_through_include_with_djangos_users(site):
     _starts_watches_and_cancels(site)
     _jobs_belong_to_their_users_and_the_dashboard_to_staff(site)
     _a_page_of_the_site_starts_a_job_and_shows_its_card(site)
+    if site.server == "uvicorn":
+        _under_asgi_every_waiter_is_held(site)
+
+
+def _under_asgi_every_waiter_is_held(site):
+    """Under ASGI the view waits as a coroutine, not on a thread of a bounded pool: more
+    long-polls than any pool lilqueue kept (40 threads, 32 held) are all held at once."""
+    job = post_json(site.base, "/jobs/", {"task": "count_notes"}).json()
+    with ThreadPoolExecutor(60) as pool:
+        answers = list(pool.map(lambda _: request(site.base, "GET", f"{job['url']}?since=1&wait=1.5"), range(60)))
+    assert [a.status for a in answers] == [200] * 60
+    assert sum("Retry-After" not in a.headers for a in answers) == 60
 
 
 def _starts_watches_and_cancels(site):

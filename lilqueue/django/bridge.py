@@ -6,7 +6,8 @@ response: how ``lilqueue.django.urls`` serves the queue's middleware inside the 
     response = to_response(answer, sync_chunks)
 
 On a WSGI server ``request.META`` is the server's environ; under ASGI Django builds ``META``
-from the scope and the ``wsgi.*`` keys are added here. The body always comes from
+from the scope and the ``wsgi.*`` keys are added here (there the environ only carries the
+request to the hooks and the body to the core: ``views.py`` serves it natively). The body always comes from
 ``request.body`` (already read by Django or not), unless it is declared larger than the
 middleware accepts: then nothing is read and the middleware answers 413 from the header.
 """
@@ -40,7 +41,7 @@ def to_environ(request: HttpRequest, script_name: str, path_info: str, max_body:
     environ.setdefault("wsgi.errors", sys.stderr)
     environ.setdefault("wsgi.multiprocess", True)
     environ.setdefault("wsgi.run_once", False)
-    environ.setdefault("wsgi.multithread", True)  # under ASGI: a thread of lilqueue's pool (views.py)
+    environ.setdefault("wsgi.multithread", True)
     environ.update({"wsgi.input": io.BytesIO(body), "SCRIPT_NAME": script_name, "PATH_INFO": path_info,
                     REQUEST_KEY: request})
     environ.pop("wsgi.input_terminated", None)  # the body above is whole and its length declared
@@ -93,9 +94,8 @@ def to_response(answer: Answer, stream: Callable[[Iterator[bytes]], Any] | None 
 
 
 class _Closing(Iterator[bytes]):
-    """The rest of a WSGI body; ``close()`` closes the app's iterable (Django calls it). Under
-    ASGI a client that goes away has its stream closed from another thread while a chunk may
-    still be awaited: the close waits for it (at most a heartbeat) instead of failing."""
+    """The rest of a WSGI body; ``close()`` closes the app's iterable (Django calls it), after
+    a chunk still being read (at most a heartbeat) if another thread closes it."""
 
     def __init__(self, first: bytes, iterator: Iterator[bytes], chunks: Iterable[bytes]) -> None:
         self._first: bytes | None = first
