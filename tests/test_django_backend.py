@@ -17,6 +17,7 @@ from tests.conftest import wait_for
 from tests.django_support import first_event
 from tests.django_tasks_support import MANAGE, TasksSite
 from tests.http_support import post_json, request, running
+from tests.test_job_statements import PLAIN
 
 pytest.importorskip("django")
 pytest.importorskip("django_tasks")
@@ -224,3 +225,15 @@ def test_a_task_handed_back_by_a_stopping_worker_runs_again_on_the_next_as_the_s
     found = site.probe(f"out(describe(finished(backend.get_result({result_id!r}))))")
     assert found["attempts"] == 1 and len(found["worker_ids"]) == 1  # the worker of the attempt's latest run
     assert found["worker_ids"][0] in second.output() and found["worker_ids"][0] not in first.output()
+
+
+def test_a_django_task_enqueue_costs_the_statements_of_a_plain_start(site, engine):
+    sent = site.probe("""
+from lilqueue.bench.phases import Statements
+from lilqueue.django import queue
+statements = Statements(lambda: queue.store.database.connection())
+tasks.add.enqueue(1, b=1)
+with statements.counting():
+    tasks.add.enqueue(2, b=3)
+out(statements.count)""")
+    assert sent == PLAIN[engine][0]  # one start of the carrier task: see tests/test_job_statements.py

@@ -19,6 +19,7 @@ from .figures import Figure, Plan
 from .flows import batch_figures
 from .pgcontestant import PgContestant
 from .pgserver import Schemas, connect, redacted
+from .phases import phase_figures
 from .run import Make, queue_figures
 from .web import measure_progress_latency
 
@@ -44,6 +45,7 @@ def run_postgres(plan: Plan, url: str, out: Callable[[str], None] = print) -> li
     with tempfile.TemporaryDirectory(prefix="lilqueue-bench-pg-") as tmp, Schemas(url) as schemas:
         workdir = Path(tmp)
         figures = queue_figures(on_server(schemas, workdir), plan, TARGETS)
+        figures += phase_figures(on_server(schemas, workdir), plan.enqueue)
         location = schemas.fresh("latency")
         try:
             latency = measure_progress_latency(workdir, plan.latency_updates, 0.25, location)

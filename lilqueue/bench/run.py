@@ -26,6 +26,7 @@ from ..context import CurrentJob
 from .contestants import build_huey, build_queue
 from .figures import Figure, Plan, median_of, percentile
 from .flows import batch_figures
+from .phases import phase_figures
 from .processes import WorkerProcess
 
 
@@ -276,6 +277,7 @@ def run(plan: Plan, out: Callable[[str], None] = print) -> list[Figure]:
             f" Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
         out(f"files in {workdir} (synchronous=FULL on both); medians of {plan.repeats} run(s)")
         figures.extend(queue_figures(on_files(workdir), plan, SQLITE_TARGETS))
+        figures.extend(phase_figures(on_files(workdir), plan.enqueue))
         per_call, writes = measure_hot_loop(workdir, plan.hot_loop)
         figures.append(Figure(f"progress() hot loop ({plan.hot_loop:,} calls)", "us/call", per_call, None, "<= 1 us",
                               lower_is_better=True))

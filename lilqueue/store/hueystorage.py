@@ -6,7 +6,7 @@ are written by one connection and commit or roll back together. Huey's tables, S
 format are unchanged: a start inserts the message Huey's serializer made (``enqueue_many``, in
 the start's own transaction); retries, hand-backs and the worker's dequeue go through Huey's
 API, and PostgreSQL's dequeue is Huey's own ``FOR UPDATE SKIP LOCKED``, inside the claim's
-transaction.
+transaction; SQLite's takes its message in one statement.
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ class _OnPeewee:
 
 class SharedSqliteStorage(_OnPeewee, SqliteStorage):
     task_table, schedule_table = "task", "schedule"
+
+    def dequeue(self) -> bytes | None:
+        """The next message, taken in ONE statement (Huey's takes three: a look, a read, a
+        delete). The callers look for a message before taking the write lock (``claim``) or
+        dequeue within a transaction that holds it already (``finish``, ``release_due``)."""
+        with self.db(commit=True) as cursor:
+            cursor.execute(f"delete from {self.task_table} where id = (select id from {self.task_table}"
+                           " where queue = ? order by priority desc, id limit 1) returning data", (self.name,))
+            row = cursor.fetchone()
+        return None if row is None else row[0]
 
     def __init__(self, name: str = "huey", database: pw.SqliteDatabase | None = None, **kwargs):
         if database is None:

@@ -34,8 +34,6 @@ HUEY_PREFIX = "lilqueue_huey"  # Huey's tables: lilqueue_huey_task, lilqueue_hue
 
 
 class PostgresStore(SqlStore):
-    probe_before_dequeue = False  # Huey's dequeue finds an empty queue in one statement anyway
-
     def __init__(self, url: str, *, name: str, synchronous: str, busy_timeout: float, max_logs: int,
                  make_message: MessageFactory | None = None, rules_of: RulesOf | None = None) -> None:
         psycopg = driver()

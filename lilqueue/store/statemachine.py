@@ -44,10 +44,6 @@ KEY_RACES = 3  # tries of a start whose key another start took between our check
 class SqlStore(Limits, Periodic, Workers, base.Store):
     max_logs: int
     conflict: tuple[type[BaseException], ...]  # what the driver raises for a unique violation
-    # Look for a message before taking the write lock to dequeue (SQLite: a dequeue of an empty
-    # queue would still take the file's write lock).
-    probe_before_dequeue = True
-
     def _setup(self, max_logs: int, make_message: MessageFactory | None, rules_of: RulesOf | None) -> None:
         self.max_logs = max_logs
         self._make_message = make_message
@@ -322,7 +318,7 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
                                            outcome.error, now)
                 if limit is not None:
                     self._release_slots(claim.task, limit)
-                if claim_next and (not self.probe_before_dequeue or self.huey.storage.has_messages()):
+                if claim_next:  # the dequeue finds an empty queue in one statement
                     return self._claim_locked(worker, now)
         return None
 
