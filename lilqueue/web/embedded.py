@@ -48,7 +48,8 @@ class Embedded:
         self._lock = threading.RLock()  # stop() may run in a signal handler while ensure() holds it
         self._stopped = False  # by stop(): a start no longer wakes the worker, a request still does
         _stop_on_sigterm(self)
-        _EMBEDDED.add(self)
+        with _EMBEDDED_LOCK:
+            _EMBEDDED.add(self)
 
     def ensure(self) -> None:
         """Start this process's worker unless it runs already (cheap when it does)."""
@@ -95,6 +96,7 @@ class Embedded:
 
 
 _EMBEDDED: weakref.WeakSet[Embedded] = weakref.WeakSet()  # this process's, woken by a start
+_EMBEDDED_LOCK = threading.Lock()  # a set growing on another thread cannot be copied
 _STOP_ON_SIGTERM: weakref.WeakSet[Embedded] = weakref.WeakSet()
 
 
@@ -104,12 +106,13 @@ def wake(queue: Queue, jobs: list[Job]) -> list[Job]:
     nothing: a worker runs it already, maybe a separate one that imported a module building a
     face with ``worker=True``, and must not get a second worker inside it."""
     if current_job().id is None:
-        for embedded in list(_EMBEDDED):
-            if embedded.queue is queue:
-                try:
-                    embedded.wake()
-                except Exception:  # the jobs are written: a start that raised would look failed
-                    log.exception("cannot start the worker inside process %d", os.getpid())
+        with _EMBEDDED_LOCK:
+            embeddeds = [embedded for embedded in _EMBEDDED if embedded.queue is queue]
+        for embedded in embeddeds:
+            try:
+                embedded.wake()
+            except Exception:  # the jobs are written: a start that raised would look failed
+                log.exception("cannot start the worker inside process %d", os.getpid())
     return jobs
 
 
