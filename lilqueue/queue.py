@@ -307,8 +307,9 @@ class Queue(Operators, Flows):
         return found
 
     def _started(self, jobs: list[Job]) -> list[Job]:
-        """The jobs a start returns: as written, or in immediate mode run and read again."""
-        return jobs if self._immediate is None else self._immediate.ran(job.id for job in jobs)
+        """The jobs a start returns: as written, waking embedded workers, or in immediate mode run and read again."""
+        from .web.embedded import wake  # web/embedded.py: a face mounted under a path sees no host request
+        return wake(self, jobs) if self._immediate is None else self._immediate.ran(job.id for job in jobs)
 
     def _new_job(self, task: str | Task, args: Iterable[Any], kwargs: dict[str, Any] | None,
                  key: str | None, owner: str | None, now: float, retry_of: str | None = None,

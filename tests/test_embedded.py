@@ -1,6 +1,7 @@
 """``queue.middleware(app, worker=True)``: one worker inside every process that serves the
-app, started by its first request, gone (its jobs handed back) when the process stops.
-Real gunicorn, flask (werkzeug's reloader) and ``lilqueue serve`` processes on 127.0.0.1."""
+app, started by its first request or its first start of a job (a face mounted under a path sees
+no host request), gone (its jobs handed back) when the process stops. Real gunicorn, flask
+(werkzeug's reloader), ``lilqueue serve``, worker and script processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -200,3 +201,84 @@ def test_the_werkzeug_reloader_runs_the_worker_in_its_serving_child_only(servers
     wait_for(lambda: worker_pids(db_path) == {child}, what="the worker in the serving child")
     time.sleep(0.5)
     assert worker_pids(db_path) == {child}
+
+
+@pytest.mark.parametrize("workers", [["-w", "1"], ["--preload", "-w", "2"]], ids=["one", "preload-two"])
+def test_a_job_a_host_route_starts_runs_without_any_request_to_the_mounted_face(servers, queue, db_path, workers):
+    port = free_port()
+    server = servers(sys.executable, "-m", "gunicorn", *workers, "-b", f"127.0.0.1:{port}",
+                     "tests.apps.mounted:app", port=port)
+    assert worker_count(db_path) == 0  # serving the host's /hello started none
+    job_id, pid = request(server.base, "POST", "/add").body.decode().split()
+    done = wait_for(lambda: (job := queue.get(job_id)).finished and job, timeout=5, what="the job run")
+    assert (done.state, done.result) == ("succeeded", 5), server.output()
+    assert worker_pids(db_path) == {int(pid)}  # in the process that started it, and there only
+
+
+def test_a_process_that_only_imports_an_app_with_a_worker_starts_none(db_path, queue):
+    env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
+    script = subprocess.Popen([sys.executable, "-c", "import time, tests.apps.mounted; print('imported', flush=True);"
+                               " time.sleep(60)"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert script.stdout.readline() == "imported\n"
+        time.sleep(0.5)  # a worker registers within milliseconds of its start
+        assert worker_count(db_path) == 0
+    finally:
+        script.kill()
+        script.wait(10)
+        script.stdout.close()
+
+
+def test_a_script_that_starts_a_job_runs_it_in_its_own_worker_until_it_exits(db_path, queue):
+    script = ("import os, tests.apps.mounted as app\n"
+              "job = app.queue.start('add', [2, 3])\n"
+              "print(app.queue.wait(job.id, timeout=10).state, os.getpid() in\n"
+              "      {w['pid'] for w in app.queue.workers()})\n")
+    env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.stdout.split() == ["succeeded", "True"], out.stderr
+    assert worker_count(db_path) == 0  # stopped at its exit
+
+
+def starts_add(a: int, b: int) -> str:
+    """The signature of tests.apps.mounted's task of this name, for the test's queue to start it."""
+    raise NotImplementedError
+
+
+def test_a_job_started_by_a_job_wakes_no_second_worker_in_a_worker_that_imported_the_app(start_worker, queue,
+                                                                                          db_path):
+    queue.task(name="starts_add")(starts_add)
+    worker = start_worker(1, target="tests.apps.mounted:queue")
+    parent = queue.start("starts_add", [2, 3])
+    child = wait_for(lambda: queue.get(parent.id).result, what="the job that starts a job")
+    assert queue.wait(child, timeout=5).state == "succeeded"
+    assert worker_count(db_path) == 1, worker.output()  # the separate worker, none inside it
+
+
+def test_a_start_in_immediate_mode_wakes_no_worker(queue, db_path):
+    queue.immediate = True
+    middleware = queue.middleware(worker=1)
+    try:
+        assert queue.start("add", [2, 3]).result == 5  # run within the start, by no worker
+        assert middleware.embedded.worker is None
+    finally:
+        middleware.close()
+        queue.immediate = False
+    assert worker_count(db_path) == 0
+
+
+def test_a_start_wakes_the_worker_but_not_after_close_while_a_request_still_does(queue, db_path):
+    middleware = queue.middleware(worker=1)
+    try:
+        assert queue.wait(queue.start("add", [2, 3]).id, timeout=5).state == "succeeded"
+        assert worker_pids(db_path) == {os.getpid()}
+        middleware.close()
+        late = queue.start("add", [2, 3])  # a start after a shutdown began must not undo it
+        time.sleep(0.3)
+        assert worker_count(db_path) == 0
+        assert queue.get(late.id).state == "queued"
+        assert call(middleware, "/jobs/tasks") == 200
+        assert queue.wait(late.id, timeout=5).state == "succeeded"
+    finally:
+        middleware.close()

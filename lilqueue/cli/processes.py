@@ -79,7 +79,7 @@ def serve(queue: Queue, host: str, port: int, prefix: str, max_waiters: int, wor
               " (Ctrl-C to stop)", flush=True)
 
     if app.embedded is not None:
-        app.embedded.ensure()  # jobs started elsewhere run before this server's first request
+        app.embedded.start()  # jobs started elsewhere run before this server's first request
     try:
         server.serve(app, host, port, ready=ready)
     finally:

@@ -49,7 +49,8 @@ def _open_task_backends() -> None:
 
 def _embed(threads: int) -> None:
     """A worker that starts with this process's first request of any kind (after gunicorn's
-    fork, in runserver's serving child), not only with the first one under the jobs' path."""
+    fork, in runserver's serving child), not only with the first one under the jobs' path, or
+    with its first enqueue (``Queue._started`` wakes it, see ``web/embedded.py``)."""
     from ..web.embedded import Embedded
     from . import queue
 

@@ -87,7 +87,7 @@ class Middleware:
 
     def close(self) -> None:
         """Stop the long-poll watcher thread (it restarts on the next wait) and this process's
-        embedded worker (it restarts on the next request)."""
+        embedded worker (it restarts on the next request, not on a start: see ``embedded.py``)."""
         self.core.close()
 
     def _waited(self, later: Later) -> Response:
