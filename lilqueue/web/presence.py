@@ -2,6 +2,9 @@
 
 The newest heartbeat in the worker table is read at most once per ``ttl`` seconds per web
 process, so a field on every answer costs one small query a second, not one per request.
+A queued job is shown as waiting for a worker only once it is older than ``NO_WORKER_GRACE``
+(the status page) or has been watched that long (lilqueue.js): before that a worker starting
+up is about to pick it up.
 
     presence = Presence(queue)
     presence.alive()    # False when no worker has sent a heartbeat within heartbeat_timeout
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..queue import Queue
+
+NO_WORKER_GRACE = 3.0  # seconds: a queued job younger than this is about to be picked up
 
 
 class Presence:
