@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .. import flows
 from ..flows import Pipeline
 from ..job import ID_PATTERN, JSON_SCHEMA, KEY_LIMIT
+from ..settings import MIDDLEWARE
 from .inputs import MAX_START_DELAY
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def document(server: str, queue: Queue) -> dict[str, Any]:
              "answer as soon as the job's version is greater than this",
              "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
             {"name": "wait", "in": "query", "required": False, "description":
-             "seconds to wait for a change (capped, about 25 s)",
+             f"seconds to wait for a change (capped at max_wait, {MIDDLEWARE.max_wait:g} s by default)",
              "schema": {"type": "number", "minimum": 0, "maximum": 10**9 - 1}}]
     return {
         "openapi": "3.1.0",

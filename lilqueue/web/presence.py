@@ -4,7 +4,9 @@ The newest heartbeat in the worker table is read at most once per ``ttl`` second
 process, so a field on every answer costs one small query a second, not one per request. Only
 the first read blocks its caller: later, a stale answer starts a read in a thread of its own
 and is given meanwhile (at most one read runs), so an event stream on the ASGI face may ask
-from the event loop.
+from the event loop. A queued job is shown as waiting for a worker only once it is older than
+``NO_WORKER_GRACE`` (the status page) or has been watched that long (lilqueue.js): before that
+a worker starting up is about to pick it up.
 
     presence = Presence(queue)
     presence.alive()    # False when no worker has sent a heartbeat within heartbeat_timeout
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ..queue import Queue
 
 logger = logging.getLogger("lilqueue.web")
+NO_WORKER_GRACE = 3.0  # seconds: a queued job younger than this is about to be picked up
 
 
 class Presence:

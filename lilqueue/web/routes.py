@@ -7,7 +7,6 @@ size limit, a content type and a shape. Errors become problems in ``core.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -20,7 +19,7 @@ import bottle
 from ..errors import JobNotFound, UnknownTask, WaitersFull
 from ..flows import startable
 from ..states import QUEUED
-from . import conditional, inputs, openapi, statuspage
+from . import conditional, inputs, openapi, staticfiles, statuspage
 from .holding import RETRY_UNHELD
 from .http import Later, Request, Response, Stream, Wait, WaitJob
 from .inputs import SINCE_PATTERN, check_id, check_same_origin, poll_params, read_json, start_fields
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lilqueue.web")
 
-STATIC = {"lilqueue.js": "text/javascript; charset=utf-8"}
+STATIC = ("lilqueue.js",)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_MAX_AGE = 3600  # seconds
 EVENTS_KEPT = 1024  # rendered events: every stream watching one job sends the same bytes
@@ -167,16 +166,11 @@ class Routes:
         if name not in STATIC:
             raise not_found()
         try:
-            data = (STATIC_DIR / name).read_bytes()
+            script = staticfiles.asset(STATIC_DIR / name, self.options.max_wait)
         except OSError:
             raise not_found(f"{name} is not installed.") from None
-        # Cached, and revalidated with its ETag once stale: an upgrade reaches browsers within
-        # STATIC_MAX_AGE, and an unchanged file is answered 304 without a body.
-        etag = f'"{hashlib.sha256(data).hexdigest()[:20]}"'
-        headers = [("ETag", etag), ("Cache-Control", f"public, max-age={STATIC_MAX_AGE}")]
-        if conditional.lists(request.headers.get("if-none-match"), etag):
-            return Response(304, headers)
-        return Response(200, [("Content-Type", STATIC[name]), *headers], data)
+        # Revalidated with its ETag once stale: an upgrade reaches browsers within STATIC_MAX_AGE.
+        return script.answer(request, STATIC_MAX_AGE)
 
     def _viewable(self, request: Request, job_id: str, action: str = "view", known: Job | None = None) -> Job:
         try:

@@ -18,9 +18,9 @@ from ..formats import percent
 from ..job import PIPELINE, Job
 from ..states import QUEUED, SUCCEEDED
 from .icon import LINK
+from .presence import NO_WORKER_GRACE
 
 REFRESH_SECONDS = 2
-NO_WORKER_GRACE = timedelta(seconds=3)  # a queued job younger than this is about to be picked up
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -56,7 +56,8 @@ def render(job: Job, *, next_url: str | None = None, no_worker: bool = False) ->
     """The page for ``job``. ``next_url``, a same-origin path the caller checked, is where the
     person goes once the job ended; ``no_worker`` says that no worker has sent a heartbeat lately."""
     progress = job.progress
-    stalled = no_worker and job.state == QUEUED and datetime.now(UTC) - job.created_at > NO_WORKER_GRACE
+    age = datetime.now(UTC) - job.created_at
+    stalled = no_worker and job.state == QUEUED and age > timedelta(seconds=NO_WORKER_GRACE)
     shown = percent(progress.current, progress.total, done=job.state == SUCCEEDED)
     message = "Waiting for a worker — none is running." if stalled else progress.message or ""
     if job.error is not None:

@@ -10,7 +10,7 @@ every request waiting on it. Waiting requests never touch the database, so the r
 do not grow with the number of waiters. ``wait_change`` waits for any change at all (the
 dashboard's overview and job list).
 
-    watcher = Watcher(queue, max_waiters=500)
+    watcher = Watcher(queue)                 # max_waiters: MIDDLEWARE.max_waiters unless given
     job = queue.get(job_id)
     newer = watcher.wait(job, since=job.version, timeout=25.0)   # None when nothing changed
 """
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import JobNotFound, WaitersFull
 from ..job import Job
+from ..settings import MIDDLEWARE
 from ..store import DOORBELL_WAIT, Commits
 from .http import Wait, WaitJob
 
@@ -65,7 +66,7 @@ class Watcher:
     not grow with the number of waiters.
     """
 
-    def __init__(self, queue: Queue, *, max_waiters: int = 500, interval: float = 0.003) -> None:
+    def __init__(self, queue: Queue, *, max_waiters: int = MIDDLEWARE.max_waiters, interval: float = 0.003) -> None:
         self.queue = queue
         self.max_waiters = max_waiters
         self.interval = interval

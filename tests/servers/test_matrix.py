@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from lilqueue.settings import MIDDLEWARE
 from lilqueue.states import FINISHED, SUCCEEDED
 from tests import http_support
 from tests.http_support import Response, post_json
@@ -44,7 +45,7 @@ JOBS = 8
 # (calls 0.1 s apart left every other one to the worker's trailing flush, 0.1 s later).
 STEPS, DELAY = 14, 0.25
 QUIET = 1.0                      # seconds the jobs sit queued before the worker starts
-WAIT = 25                        # the long-poll's wait, as lilqueue.js sends it
+WAIT = MIDDLEWARE.max_wait       # the long-poll's wait, as lilqueue.js sends it
 MIN_INTERVAL = 1.0               # lilqueue.js: the least pause when a poll was not held
 PING_EVERY = 0.2                 # seconds between requests to the host's route
 HOST_P99 = 0.5                   # seconds

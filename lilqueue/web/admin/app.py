@@ -22,7 +22,6 @@ are problems mapped by the web layer's one table; anything unexpected is logged 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Generator
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ConfigurationError, JobNotFound
 from ...job import Job
 from ...states import FAILED
-from .. import conditional
+from .. import staticfiles
 from ..holding import RETRY_UNHELD
 from ..http import Later, Request, Response, Wait
 from ..inputs import MARK, check_id, poll_params
@@ -51,7 +50,7 @@ logger = logging.getLogger("lilqueue.admin")
 
 Hook = Callable[[dict], bool]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC = {"admin.js": "text/javascript; charset=utf-8", "admin.css": "text/css; charset=utf-8"}
+STATIC = ("admin.js", "admin.css")
 STATIC_MAX_AGE = 86400  # the pages link each file with its version: a new one is a new URL
 PAGE_SIZE = 50
 RECENT_FAILURES = 10
@@ -86,8 +85,8 @@ class Admin:
         self.options = options
         self.watcher = watcher
         self.hook = hook
-        self.files = {name: (STATIC_DIR / name).read_bytes() for name in STATIC}
-        self.versions = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in self.files.items()}
+        self.files = {name: staticfiles.asset(STATIC_DIR / name, options.max_wait) for name in STATIC}
+        self.versions = {name: asset.version for name, asset in self.files.items()}  # of the bytes served
 
     def handle(self, request: Request) -> Response | Later:
         wants_json = _wants_json(request)
@@ -193,11 +192,7 @@ class Admin:
     def static(self, request: Request, name: str) -> Response:
         if name not in STATIC:
             raise not_found()
-        etag = f'"{self.versions[name]}"'
-        headers = [("ETag", etag), ("Cache-Control", f"public, max-age={STATIC_MAX_AGE}")]
-        if conditional.lists(request.headers.get("if-none-match"), etag):
-            return Response(304, headers)
-        return Response(200, [("Content-Type", STATIC[name]), *headers], self.files[name])
+        return self.files[name].answer(request, STATIC_MAX_AGE)
 
     def act(self, request: Request, job_id: str, action: str) -> Response:
         check_id(job_id)

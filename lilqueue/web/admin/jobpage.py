@@ -93,7 +93,7 @@ def _progress(job: Job) -> str:
         bar = (f'<progress data-progress data-state="{e(job.state)}" max="{e(f"{p.total:g}")}" '
                f'value="{e(f"{p.current or 0:g}")}"></progress>')
     elif job.state == RUNNING:
-        bar = '<progress data-progress data-state="running"></progress>'
+        bar = f'<progress data-progress data-state="{RUNNING}"></progress>'
     else:
         said = ("Not started yet." if not job.finished else "It reported no progress." if p.current is None
                 else f"It reported {p.current:g}, of no total.")

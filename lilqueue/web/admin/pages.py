@@ -16,7 +16,7 @@ from typing import Any
 
 from ...formats import age, utc
 from ...job import Job
-from ...states import CANCELED, FAILED, STATES, SUCCEEDED
+from ...states import CANCELED, FAILED, QUEUED, STATES, SUCCEEDED
 from .actions import BULK_LIMIT, ELIGIBLE
 from .filters import MATCHING, Filters
 from .layout import REFRESH_SECONDS, Site, e, error_line, job_link, layout, state, when
@@ -35,7 +35,7 @@ def overview(site: Site, stats: Mapping[str, Any], failures: Sequence[Job], *, t
     cards = "\n".join(
         f'<a class="card card-{s}" href="{e(site.url("/jobs", f"state={s}"))}">'
         f'<span class="count" data-count="{s}">{states.get(s, 0)}</span> {s}</a>' for s in STATES)
-    queued = states.get("queued", 0)
+    queued = states.get(QUEUED, 0)
     oldest = stats.get("oldest_queued_age")
     waited = f"; the oldest has waited <strong>{e(age(oldest))}</strong>" if queued and oldest is not None else ""
     body = f"""<h1>Overview</h1>
@@ -170,7 +170,7 @@ def _failures(site: Site, jobs: Sequence[Job]) -> str:
     rows = "\n".join(
         f'<tr data-job="{e(j.id)}"><td>{job_link(site, j.id)}</td><td>{e(j.task)}</td>'
         f'<td>{when(j.finished_at)}</td><td class="error">{error_line(j)}</td></tr>' for j in jobs)
-    more = site.url("/jobs", "state=failed")
+    more = site.url("/jobs", f"state={FAILED}")
     return ('<div class="scroll">\n<table class="failures">\n'
             "<thead><tr><th>job</th><th>task</th><th>failed</th><th>error</th></tr></thead>\n"
             f'<tbody>\n{rows}\n</tbody>\n</table>\n</div>\n<p><a href="{e(more)}">All failed jobs</a></p>')

@@ -8,11 +8,14 @@
 // The prefix defaults to the folder above this file ("/jobs" when served at
 // /jobs/static/lilqueue.js); pass { prefix } to any call to use another.
 
-const FINAL = ["succeeded", "failed", "canceled"];
-const WAIT = 25;            // seconds the server may hold a long-poll
+// Written in by the server (lilqueue/web/staticfiles.py), each from its one source in Python.
+const FACTS = /*facts*/{}/*end*/;
+const WAIT = FACTS.wait;  // seconds the server may hold a long-poll (its max_wait)
+const NO_WORKER_GRACE = FACTS.no_worker_grace * 1000;  // ms a queued job may wait before bind() says no worker runs
+const { QUEUED, SUCCEEDED } = FACTS.states;
+const FINAL = FACTS.finished;
 const MAX_BACKOFF = 30000;  // ms between retries after repeated errors
 const MIN_INTERVAL = 1000;  // ms between requests when the server answers without waiting
-const NO_WORKER_GRACE = 3000;  // ms a queued job may wait before bind() says no worker runs
 const DEFAULT_PREFIX = new URL("..", import.meta.url).href.replace(/\/$/, "");
 
 /** An HTTP error; `problem` holds the RFC 9457 body (type, title, status, detail) when there is one. */
@@ -122,7 +125,8 @@ const permanent = (error) => error instanceof LilqueueError && [400, 401, 403, 4
 /**
  * Follow a job until it finishes, calling `onUpdate(job)` for every new version.
  * Resolves to the finished job; rejects when `signal` aborts or the job cannot be read (404, 403).
- * Long-polls with ?since=version&wait=25, retries with backoff on errors, pauses while the tab is hidden.
+ * Long-polls with ?since=version&wait=WAIT (the server's max_wait), retries with backoff on errors,
+ * pauses while the tab is hidden.
  * A server that cannot afford to hold the poll answers at once with Retry-After: the next poll waits that long.
  */
 export async function watch(jobOrId, { onUpdate, signal, prefix, wait = WAIT } = {}) {
@@ -224,13 +228,13 @@ function renderChildren(container, job) {
 }
 
 // Queued with no worker alive, for longer than a worker would take to pick the job up.
-const stalled = (job, state) => job.state === "queued" && job.no_worker === true && state.graceOver;
+const stalled = (job, state) => job.state === QUEUED && job.no_worker === true && state.graceOver;
 
 function render(container, job, state) {
   const find = (name) => container.querySelector(`[data-lilqueue-${name}]`);
   const final = isFinal(job);
   const idle = stalled(job, state);
-  const percent = job.state === "succeeded" ? 100 : job.progress?.percent;
+  const percent = job.state === SUCCEEDED ? 100 : job.progress?.percent;
   container.dataset.state = job.state;
   container.dataset.noWorker = String(idle);
   show(find("state"), job.state);
@@ -241,13 +245,13 @@ function render(container, job, state) {
     else if (final || idle) bar.value = 0;  // nothing is moving: no animation
     else bar.removeAttribute("value");  // indeterminate until a total is known
   }
-  show(find("percent"), percentText(job.progress?.current, job.progress?.total, job.state === "succeeded"));
+  show(find("percent"), percentText(job.progress?.current, job.progress?.total, job.state === SUCCEEDED));
   show(find("message"), idle ? "waiting for a worker — none is running"
     : job.progress?.message || (job.cancel_requested && !final ? "canceling…" : "") || waitingUntil(job));
   const logs = find("logs");
   if (logs) renderLogs(logs, job, state);
   renderChildren(container, job);
-  show(find("result"), job.state === "succeeded" ? state.formatResult(job.result, job) : "");
+  show(find("result"), job.state === SUCCEEDED ? state.formatResult(job.result, job) : "");
   show(find("error"), job.error ? `${job.error.type}: ${job.error.message}` : state.problem);
   const button = find("cancel");
   if (button) button.disabled = final || job.cancel_requested;
@@ -255,7 +259,7 @@ function render(container, job, state) {
 
 // A delayed job, queued until its run_at: say when it may start.
 function waitingUntil(job) {
-  if (job.state !== "queued" || !job.run_at || new Date(job.run_at) <= new Date()) return "";
+  if (job.state !== QUEUED || !job.run_at || new Date(job.run_at) <= new Date()) return "";
   return `starts at ${new Date(job.run_at).toLocaleTimeString()}`;
 }
 
@@ -272,7 +276,7 @@ function fail(container, error, job, state) {
  * and a button data-lilqueue-cancel; a pipeline's steps or a batch's children are listed in an
  * element data-lilqueue-children (an <ol> appended to the container when it has none). Dispatches lilqueue:update, lilqueue:done and
  * lilqueue:error (bubbling, `event.detail.job`). Binding the container again stops the old job's updates.
- * A job still queued 3 s after bind while the server reports `no_worker` shows "waiting for a worker"
+ * A job still queued NO_WORKER_GRACE after bind while the server reports `no_worker` shows "waiting for a worker"
  * as its message and a still bar; `container.dataset.noWorker` is "true" while that hint is shown.
  * `job` is a job, an id, or the promise start() returns. Resolves to the finished job (or null after an error).
  */
@@ -318,7 +322,7 @@ export async function bind(container, job, { prefix, signal, formatResult = desc
     emit(container, "update", { job: next });
   }
 
-  // A long-poll on a queued job may hold for 25 s: redraw when the grace ends, whatever arrives.
+  // A long-poll on a queued job may hold for WAIT seconds: redraw when the grace ends, whatever arrives.
   const grace = setTimeout(() => {
     state.graceOver = true;
     if (!controller.signal.aborted && current && stalled(current, state)) render(container, current, state);

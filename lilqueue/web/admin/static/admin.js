@@ -11,6 +11,9 @@
 'use strict';
 
 (() => {
+  // Written in by the server (lilqueue/web/staticfiles.py), each from its one source in Python.
+  const FACTS = /*facts*/{}/*end*/;
+  const WAIT = FACTS.wait; // seconds the server may hold a long-poll (its max_wait)
   const MAX_PAUSE = 30000; // ms between tries after errors, at most
   const PAUSED_KEY = 'lilqueue-admin-paused';
 
@@ -55,7 +58,7 @@
       let response = null;
       let data = null;
       try {
-        response = await fetch(`${region.dataset.follow}?since=${since}&wait=25`,
+        response = await fetch(`${region.dataset.follow}?since=${since}&wait=${WAIT}`,
           { headers: { Accept: 'application/json' }, cache: 'no-store' });
         if (response.ok) data = await response.json();
       } catch {
@@ -125,7 +128,7 @@
       let done = true;
       try {
         const since = mark === null ? '' : `since=${encodeURIComponent(mark)}&`;
-        response = await fetch(`${region.dataset.changes}?${since}wait=25`,
+        response = await fetch(`${region.dataset.changes}?${since}wait=${WAIT}`,
           { headers: { Accept: 'application/json' }, cache: 'no-store' });
         if (response.ok) data = await response.json();
         const moved = data !== null && mark !== null && data.mark !== mark;
