@@ -16,7 +16,7 @@ read first, bounded (past ``max_body`` it is drained and answered 413, not reset
 endpoint reads one); a client that disconnects
 frees its waiter at once. Both mount conventions work: routers that strip the mount from
 ``path`` and Starlette's, which keeps ``path`` whole and sets ``root_path``; job URLs include
-``root_path``.
+``root_path`` (Litestar's mount, which sets none, is read from ``raw_path``).
 
 ``worker=True`` starts the embedded worker at lifespan startup and stops it (running jobs get
 the grace, then go back to the queue) at shutdown; a mounted face gets no lifespan and starts
