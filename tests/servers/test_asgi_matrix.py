@@ -45,8 +45,8 @@ SERVERS = {
     "hypercorn": ((f"{BIN}/hypercorn", "--bind", "127.0.0.1:{port}", "{target}"), ("hypercorn",)),
     "granian": ((f"{BIN}/granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}", "{target}"),
                 ("granian",)),
-    "gunicorn-uvicorn": ((f"{BIN}/gunicorn", "-k", "uvicorn.workers.UvicornWorker", "--bind", "127.0.0.1:{port}",
-                          "{target}"), ("gunicorn", "uvicorn")),
+    "gunicorn-uvicorn": ((f"{BIN}/gunicorn", "-k", "uvicorn_worker.UvicornWorker", "--bind", "127.0.0.1:{port}",
+                          "{target}"), ("gunicorn", "uvicorn_worker")),
 }
 
 
