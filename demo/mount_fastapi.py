@@ -1,15 +1,20 @@
-"""Mount lilqueue in a FastAPI (or Starlette) app through a2wsgi's WSGIMiddleware.
+"""lilqueue in a FastAPI (or Starlette) app, natively on asyncio: everything under /jobs goes to
+lilqueue, the rest (and the lifespan) to FastAPI.
 
-    uvicorn demo.mount_fastapi:app --port 8000            # the web app on http://127.0.0.1:8000/
-    python -m lilqueue worker demo.mount_fastapi:queue    # a worker, in another terminal
+    uvicorn demo.mount_fastapi:app --port 8000          # the web app on http://127.0.0.1:8000/
+    python -m lilqueue worker demo.mount_fastapi:queue  # a worker, in another terminal
 
-a2wsgi runs the WSGI side in a thread pool, so waiting long-polls do not block the event loop
-(asgiref's WsgiToAsgi runs every request on one thread: do not use it for this).
+(or ``queue.asgi(api, worker=True)``: a worker inside the web process, started with the
+lifespan, and nothing else to run.)
+
+``start()`` writes the job to the database and waits for the commit (about a millisecond on
+SQLite, more on a busy disk or a remote PostgreSQL): from an ``async def`` route, call it in a
+thread so the event loop never waits on the disk.
 """
 
+import asyncio
 import os
 
-from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
 
 import lilqueue
@@ -23,12 +28,18 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-app = FastAPI()
+api = FastAPI()
 
 
-@app.get("/")
-def home():
+@api.get("/")
+async def home():
     return {"hello": "from FastAPI", "jobs": "/jobs/"}
 
 
-app.mount("/jobs", WSGIMiddleware(queue.middleware(), workers=32))
+@api.post("/count")
+async def count(text: str):
+    job = await asyncio.to_thread(word_count.start, text)
+    return {"id": job.id, "url": f"/jobs/{job.id}"}
+
+
+app = queue.asgi(api)

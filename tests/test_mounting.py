@@ -172,14 +172,21 @@ def test_the_django_demo_runs_with_one_command_and_imports_books_in_a_job(tmp_pa
     assert (tmp_path / "lilqueue.sqlite3").exists()  # beside Django's database, as lilqueue.django chooses
 
 
-def test_a_fastapi_app_with_the_middleware_mounted_through_a2wsgi_runs_jobs_and_keeps_its_own_routes(
+def test_a_fastapi_app_wrapped_by_the_asgi_face_runs_jobs_from_its_async_route_and_keeps_its_own_routes(
         db_path, monkeypatch, example_worker):
-    for module in ("fastapi", "a2wsgi", "uvicorn"):
+    for module in ("fastapi", "uvicorn"):
         need(module)
     example = load("demo.mount_fastapi", db_path, monkeypatch)
     example_worker("demo.mount_fastapi:queue")
     server = Uvicorn(example.app)
     try:
         check_jobs_run(server.url, b"from FastAPI")
+        status, _, body = http("POST", f"{server.url}/count?text=one%20two")
+        assert status == 200, body
+        started = json.loads(body)
+        assert started["url"] == f"/jobs/{started['id']}"
+        job = wait_for(lambda: (j := json.loads(http("GET", server.url + started["url"])[2]))["state"] == "succeeded"
+                       and j, timeout=20, what="the job started by the async route finished")
+        assert job["result"] == 2
     finally:
         server.close()

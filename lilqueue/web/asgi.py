@@ -16,7 +16,7 @@ read first, bounded (past ``max_body`` it is drained and answered 413, not reset
 endpoint reads one); a client that disconnects
 frees its waiter at once. Both mount conventions work: routers that strip the mount from
 ``path`` and Starlette's, which keeps ``path`` whole and sets ``root_path``; job URLs include
-``root_path``.
+``root_path`` (Litestar's mount, which sets none, is read from ``raw_path``).
 
 ``worker=True`` starts the embedded worker at lifespan startup and stops it (running jobs get
 the grace, then go back to the queue) at shutdown; a mounted face gets no lifespan and starts
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..errors import ConfigurationError
 from .core import Core, problem_response
@@ -83,7 +84,7 @@ class AsgiFace:
             await self.app(scope, receive, send)
             return
         elif not prefix or root_path.endswith(prefix):
-            root, rest = root_path, path  # mounted at the prefix by the host's router
+            root, rest = _as_sent(scope, root_path, path)  # mounted at the prefix by the host's router
         else:
             root = rest = None
         if kind != "http":
@@ -212,6 +213,25 @@ def _given(body: bytes | Problem) -> bytes:
     if isinstance(body, Problem):
         raise body
     return body
+
+
+def _as_sent(scope: Scope, root_path: str, path: str) -> tuple[str, str]:
+    """The mount point and the path as the client sent them. A router that strips its mount from
+    ``path`` without adding it to ``root_path`` (Litestar's ``is_mount``, which also ends ``path``
+    with a "/") leaves both only in ``raw_path``: the mount is what was sent before ``path``."""
+    raw = scope.get("raw_path")
+    if not raw:
+        return root_path, path
+    sent = unquote(raw.decode("latin-1"))
+    if sent.startswith(root_path + "/"):
+        sent = sent[len(root_path):]
+    whole, tail = sent.rstrip("/"), path.rstrip("/")
+    if not whole.endswith(tail):
+        return root_path, path
+    mount = whole[:len(whole) - len(tail)]
+    if not mount or root_path.endswith(mount):  # a router that said where it mounted us
+        return root_path, path
+    return root_path + mount, sent[len(mount):] or "/"
 
 
 def _headers(scope: Scope) -> dict[str, str]:
