@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -79,6 +80,9 @@ class Embedded:
                 return
             self._pid = os.getpid()
         atexit.register(self.stop)
+        # A multiprocessing child (granian's workers) leaves without running atexit, but with
+        # multiprocessing's own finalizers.
+        multiprocessing.util.Finalize(self, self.stop, exitpriority=10)
         log.info("worker %s runs inside web process %d", self.worker.id, self._pid)
 
     @property
