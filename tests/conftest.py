@@ -3,7 +3,11 @@ PostgreSQL: each test that uses one runs on both engines), a queue on it, and re
 processes (``python -m lilqueue worker tests.tasks:queue``).
 
 A test that holds only on SQLite (its file, its pragmas, its locks) is marked ``sqlite_only``.
-Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail."""
+Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail.
+
+A test that takes ``face`` (through a fixture built on ``http_support.serving``) runs against
+both HTTP faces, the WSGI middleware and the ASGI app; one about what only WSGI does (its
+servers, holding by server kind) is marked ``wsgi_only``."""
 
 from __future__ import annotations
 
@@ -24,12 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: the test checks what only SQLite does")
+    config.addinivalue_line("markers", "wsgi_only: the test checks what only the WSGI face does")
 
 
 def pytest_generate_tests(metafunc):
     if "engine" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
         metafunc.parametrize("engine", ["sqlite"] if only else list(engines.ENGINES))
+    if "face" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("wsgi_only")
+        metafunc.parametrize("face", ["wsgi"] if only else ["wsgi", "asgi"])
 
 
 @pytest.fixture(scope="session")

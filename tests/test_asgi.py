@@ -146,10 +146,12 @@ def test_a_body_past_max_body_is_413_without_a_reset(queue, chunked):
         client = socket.create_connection(("127.0.0.1", port), timeout=10)
         body = b"[" + b"1," * 1500 + b"1]"
         if chunked:
-            head = b"POST /jobs/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            head = (b"POST /jobs/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n")
             client.sendall(head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
         else:
-            head = f"POST /jobs/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            head = (f"POST /jobs/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n")
             client.sendall(head.encode() + body)
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):

@@ -87,7 +87,7 @@ def test_the_hold_option_replaces_the_guess(queue):
         took, answer = timed_poll(never, job, wait=10)
         assert answer.headers["Retry-After"] == "1" and took < 1.0
         two = start(hold=2)
-        middleware = start.middlewares[-1]
+        middleware = start.faces[-1]
         threads = [threading.Thread(target=timed_poll, args=(two, job, 2)) for _ in range(2)]
         for thread in threads:
             thread.start()
@@ -111,7 +111,7 @@ def test_past_the_waiter_cap_an_event_stream_is_told_to_come_back_later_not_refu
         base = start(max_waiters=1)
         first = EventStream(base, f"/jobs/{job.id}/events")
         assert first.next()["retry"] == "2000"
-        wait_for(lambda: start.middlewares[0].watcher.waiting == 1, what="the first stream waiting")
+        wait_for(lambda: start.faces[0].watcher.waiting == 1, what="the first stream waiting")
         second = EventStream(base, f"/jobs/{job.id}/events")
         assert second.response.status == 200
         items = []

@@ -13,8 +13,8 @@ from tests.http_support import post_json, request, serving
 
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 

@@ -1,5 +1,7 @@
-"""The HTTP endpoints, end to end: a real threaded server on 127.0.0.1 running the middleware,
-a real ``python -m lilqueue worker`` process, and http.client."""
+"""The HTTP endpoints, end to end: a real server on 127.0.0.1 running each face (the WSGI
+middleware on lilqueue's threaded server, the ASGI app on uvicorn), a real ``python -m lilqueue
+worker`` process, and http.client. The last tests are about WSGI only: a WSGI host and its
+environ (their ASGI counterparts are in test_asgi.py), and ``python -m lilqueue serve``."""
 
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ import pytest
 
 from tests import engines
 from tests.conftest import ROOT
-from tests.http_support import post_json, request, running, serving
+from tests.http_support import header, post_json, request, running, serving
 
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
+
 
 PROBLEM = "application/problem+json"
 
@@ -260,13 +263,13 @@ def test_same_origin_browser_requests_and_plain_clients_may_start(serve_middlewa
 
 
 def test_identify_and_authorize_keep_each_user_to_their_own_jobs(serve_middleware, queue):
-    def authorize(environ, action, target):
-        user = environ.get("HTTP_X_USER")
+    def authorize(native, action, target):
+        user = header(native, "X-User")
         if action == "start":
             return user is not None and target != "fail"
         return target.owner == user
 
-    base = serve_middleware(identify=lambda environ: environ.get("HTTP_X_USER"), authorize=authorize)
+    base = serve_middleware(identify=lambda native: header(native, "X-User"), authorize=authorize)
     alice = {"X-User": "alice"}
     job = post_json(base, "/jobs/", {"task": "sleepy", "args": [5]}, **alice).json()
     assert queue.get(job["id"]).owner == "alice"
@@ -401,7 +404,7 @@ def test_urls_include_where_the_host_mounted_the_middleware(queue):
 
 
 def test_a_bug_in_a_hook_is_a_500_problem_with_the_traceback_only_in_the_log(serve_middleware, queue, caplog):
-    def authorize(environ, action, target):
+    def authorize(native, action, target):
         raise RuntimeError("secret detail")
 
     base = serve_middleware(authorize=authorize)
