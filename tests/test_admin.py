@@ -120,8 +120,11 @@ def test_every_dashboard_request_is_403_when_the_hook_says_no_and_nothing_change
         assert post_form(base, ADMIN + path, fields).status == 403
     assert states(queue, [queued, canceled]) == ["queued", "canceled"]
     assert len(queue.jobs()) == 2
-    if face == "wsgi":  # the hook sees where the dashboard is mounted
+    # the hook sees where the dashboard is mounted
+    if face == "wsgi":
         assert asked[0]["SCRIPT_NAME"] == ADMIN and asked[0]["PATH_INFO"] == "/"
+    else:
+        assert asked[0]["root_path"] == ADMIN and asked[0]["path"] == ADMIN + "/"
     # a hook that fails refuses too, and the traceback goes to the log only
     base = dashboard(hook=lambda native: 1 / 0)
     answer = request(base, "GET", ADMIN + "/", headers={"Accept": "text/html"})

@@ -113,7 +113,7 @@ class AsgiFace:
             return asyncio.run_coroutine_threadsafe(_awaited(awaitable), loop).result()
 
         request = Request(scope["method"], path, root, scope.get("query_string", b"").decode("latin-1"),
-                          _headers(scope), (scope.get("client") or ("",))[0], scope, self.hold,
+                          _headers(scope), (scope.get("client") or ("",))[0], _native(scope, root, path), self.hold,
                           lambda max_body: from_loop(_read_body(receive, scope, max_body)), from_loop)
         head = scope["method"] == "HEAD"
         answer = await self._blocking(self.core.handle, request)
@@ -266,6 +266,14 @@ async def _read_body(receive: Receive, scope: Scope, max_body: int) -> bytes:
             raise too_large(max_body)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _native(scope: Scope, root: str, path: str) -> Scope:
+    """The scope the hooks receive: mounted at the prefix (at the dashboard for its hook), as the
+    WSGI face moves the prefix to ``SCRIPT_NAME``; ``path`` whole, as Starlette's mounts keep it."""
+    if path == "/admin" or path.startswith("/admin/"):
+        return dict(scope, root_path=root + "/admin", path=root + path)
+    return dict(scope, root_path=root, path=root + path)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
