@@ -203,6 +203,13 @@ def test_a_malformed_id_is_404_without_touching_the_database(serve_middleware, d
     assert well_formed.headers["Retry-After"]
 
 
+def test_a_path_whose_escapes_are_not_utf8_is_a_404_that_says_so(serve_middleware):
+    base = serve_middleware()
+    for path in ("/jobs/%FF%FE" + "A" * 20, "/jobs/static/%C3"):
+        assert assert_problem(request(base, "GET", path), 404)["detail"] == "The path is not valid UTF-8."
+    assert_problem(request(base, "GET", "/jobs/%EF%BF%BD" + "A" * 21), 404)["type"].endswith(":job-not-found")
+
+
 def test_an_unknown_well_formed_id_is_404(serve_middleware):
     base = serve_middleware()
     assert_problem(request(base, "GET", "/jobs/" + "A" * 22), 404)

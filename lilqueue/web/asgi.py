@@ -32,6 +32,7 @@ import os
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
 
 from ..errors import ConfigurationError, JobNotFound, WaitersFull
 from .core import Core, problem_response
@@ -96,6 +97,9 @@ class AsgiFace:
             return
         if root is None:
             await _send(send, problem_response(not_found()), scope["method"] == "HEAD")
+            return
+        if _not_utf8(scope):
+            await _send(send, problem_response(not_found("The path is not valid UTF-8.")), scope["method"] == "HEAD")
             return
         await self._serve(scope, receive, send, root, rest or "/")
 
@@ -274,6 +278,19 @@ def _native(scope: Scope, root: str, path: str) -> Scope:
     if path == "/admin" or path.startswith("/admin/"):
         return dict(scope, root_path=root + "/admin", path=root + path)
     return dict(scope, root_path=root, path=root + path)
+
+
+def _not_utf8(scope: Scope) -> bool:
+    """Whether the path's escapes are not UTF-8: servers decode them with U+FFFD for what is
+    not (as ``urllib.parse.unquote`` does); ``raw_path`` tells that from a U+FFFD sent as one."""
+    raw = scope.get("raw_path")
+    if "\ufffd" not in scope.get("path", "") or not raw:
+        return False
+    try:
+        unquote_to_bytes(raw.partition(b"?")[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _headers(scope: Scope) -> dict[str, str]:
