@@ -6,8 +6,9 @@ A test that holds only on SQLite (its file, its pragmas, its locks) is marked ``
 Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail.
 
 A test that takes ``face`` (through a fixture built on ``http_support.serving``) runs against
-both HTTP faces, the WSGI middleware and the ASGI app; one about what only WSGI does (its
-servers, holding by server kind) is marked ``wsgi_only``."""
+both HTTP faces, the WSGI middleware and the ASGI app. A test of what only WSGI does (its
+servers, holding by server kind, a WSGI host's environ) is marked ``wsgi_only``: it runs on
+WSGI alone, whether or not it takes ``face``; what only ASGI does is in test_asgi.py."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def test_metrics_may_have_a_hook_of_their_own(serve):
 
 
 @pytest.mark.parametrize("hook", ["yes", 1])
-def test_a_hook_that_is_not_callable_is_a_configuration_error(queue, hook):
+def test_a_hook_that_is_not_callable_is_a_configuration_error(queue, hook, face):
     with pytest.raises(Exception, match="must be callable") as raised:
-        queue.middleware(admin=hook)
+        (queue.middleware if face == "wsgi" else queue.asgi)(admin=hook)
     assert type(raised.value).__name__ == "ConfigurationError"

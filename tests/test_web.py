@@ -378,6 +378,7 @@ def test_a_status_page_next_on_this_site_is_accepted(serve_middleware, queue):
     assert page.status == 200 and f"/reports/{job.id}?tab=1" in page.body.decode()
 
 
+@pytest.mark.wsgi_only
 def test_a_host_app_gets_every_other_request_untouched(queue):
     seen = []
 
@@ -393,6 +394,7 @@ def test_a_host_app_gets_every_other_request_untouched(queue):
     assert seen == [("/jobsxyz", ""), ("/", "")]
 
 
+@pytest.mark.wsgi_only
 def test_urls_include_where_the_host_mounted_the_middleware(queue):
     jobs = queue.middleware()
 
@@ -438,6 +440,7 @@ def test_cors_headers_are_sent_only_to_configured_origins(serve_middleware):
     assert "Access-Control-Allow-Origin" not in plain.headers
 
 
+@pytest.mark.wsgi_only
 def test_python_m_lilqueue_serve_prints_its_url_and_serves_the_endpoints(db_path, queue):
     env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
     command = [sys.executable, "-m", "lilqueue", "serve", "tests.tasks:queue", "--port", "0", "--prefix", "/api/jobs"]
