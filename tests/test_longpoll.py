@@ -13,6 +13,8 @@ from lilqueue.store import commits
 from tests.conftest import wait_for
 from tests.http_support import post_json, request, serving
 
+pytestmark = pytest.mark.waits
+
 
 @pytest.fixture
 def serve_middleware(queue, face):

@@ -11,6 +11,8 @@ import pytest
 
 from tests.http_support import post_json, request, serving
 
+pytestmark = pytest.mark.waits
+
 
 @pytest.fixture
 def serve_middleware(queue, face):
