@@ -3,7 +3,13 @@ PostgreSQL: each test that uses one runs on both engines), a queue on it, and re
 processes (``python -m lilqueue worker tests.tasks:queue``).
 
 A test that holds only on SQLite (its file, its pragmas, its locks) is marked ``sqlite_only``.
-Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail."""
+Without PostgreSQL, its tests are skipped, except under ``CI=true``, where they fail.
+
+A test that takes ``face`` (through a fixture built on ``http_support.serving``) runs against
+both HTTP faces, the WSGI middleware and the ASGI app. A test of what only WSGI does (its
+servers, holding by server kind, a WSGI host's environ) is marked ``wsgi_only``: it runs on
+WSGI alone, whether or not it takes ``face``; what only ASGI does is in test_asgi.py. The ASGI
+runs are on SQLite, except for a test marked ``waits`` (long-polls, event streams)."""
 
 from __future__ import annotations
 
@@ -24,12 +30,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: the test checks what only SQLite does")
+    config.addinivalue_line("markers", "wsgi_only: the test checks what only the WSGI face does")
+    config.addinivalue_line("markers", "waits: the test waits on the watcher; its ASGI run is on every engine")
 
 
 def pytest_generate_tests(metafunc):
-    if "engine" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("engine", ["sqlite"] if only else list(engines.ENGINES))
+    marked = metafunc.definition.get_closest_marker
+    on = ["sqlite"] if marked("sqlite_only") else list(engines.ENGINES)
+    faces = ["wsgi"] if marked("wsgi_only") else ["wsgi", "asgi"]
+    if "engine" in metafunc.fixturenames and "face" in metafunc.fixturenames:
+        # Both faces run one core above the engine; under a face, an engine changes only how
+        # waiters are woken. So the ASGI face meets every engine in the tests that wait, and
+        # SQLite alone elsewhere (the suite's time: each ASGI run costs ~0.25 s).
+        pairs = [(engine, face) for engine in on for face in faces
+                 if face == "wsgi" or engine == "sqlite" or marked("waits")]
+        metafunc.parametrize(("engine", "face"), pairs, ids=[f"{engine}-{face}" for engine, face in pairs])
+    elif "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", on)
+    elif "face" in metafunc.fixturenames:
+        metafunc.parametrize("face", faces)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ on 127.0.0.1 and talk to it with http.client.
     with asgi_running(queue.asgi()) as base:
         ...
 
-``serving(queue)`` makes a fixture of it (see its docstring).
+``serving(queue, face)`` makes a fixture of either (see its docstring); ``header(native, name)``
+reads a request header in a hook, whichever face called it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 import waitress.server
+from a2wsgi import WSGIMiddleware
 
 from lilqueue.web.server import make_server
 
@@ -92,26 +94,45 @@ def waitress_serving(app: Callable, threads: int = 4) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serving(queue: Any) -> Iterator[Callable[..., str]]:
+def serving(queue: Any, face: str = "wsgi") -> Iterator[Callable[..., str]]:
     """For a fixture: yields ``start(app=None, **options) -> base URL`` that serves
-    ``queue.middleware(app, **options)`` until the block ends; ``start.middlewares`` lists
-    the middleware objects (for their ``watcher``).
+    ``queue.middleware(app, **options)`` (``face="wsgi"``, on lilqueue's threaded server) or
+    ``queue.asgi(app, **options)`` (``face="asgi"``, on uvicorn) until the block ends;
+    ``start.faces`` lists the objects served (for their ``watcher``). A host ``app`` is a WSGI
+    app; the ASGI face gets it through a2wsgi, as a FastAPI app would mount it.
 
         @pytest.fixture
-        def serve_middleware(queue):
-            with serving(queue) as start:
+        def serve_middleware(queue, face):     # face: "wsgi" and "asgi", from conftest.py
+            with serving(queue, face) as start:
                 yield start
     """
+    if face not in ("wsgi", "asgi"):
+        raise ValueError(f"face must be 'wsgi' or 'asgi', not {face!r}")
     stack = contextlib.ExitStack()
 
     def start(app: Any = None, **options: Any) -> str:
-        middleware = queue.middleware(app, **options)
-        start.middlewares.append(middleware)
-        return stack.enter_context(running(middleware))
+        if face == "wsgi":
+            served = queue.middleware(app, **options)
+            start.faces.append(served)
+            return stack.enter_context(running(served))
+        served = queue.asgi(None if app is None else WSGIMiddleware(app), **options)
+        start.faces.append(served)
+        return stack.enter_context(asgi_running(served))
 
-    start.middlewares = []
+    start.faces = []
     with stack:
         yield start
+
+
+def header(native: dict, name: str) -> str | None:
+    """The request header ``name`` as a hook sees it: in a WSGI environ (``HTTP_X_USER``) or
+    an ASGI scope (``(b"x-user", b"...")`` pairs); None when the request has none."""
+    if native.get("type") in ("http", "websocket"):
+        wanted = name.lower().encode("latin-1")
+        values = [value.decode("latin-1") for key, value in native.get("headers", ()) if key == wanted]
+        return ", ".join(values) if values else None
+    key = name.upper().replace("-", "_")
+    return native.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
 
 
 class Response:

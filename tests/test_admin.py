@@ -1,10 +1,9 @@
-"""The operators' dashboard over real HTTP: a threaded server on 127.0.0.1 serving the API under
+"""The operators' dashboard over real HTTP: each face on 127.0.0.1 serving the API under
 /jobs and the dashboard under /jobs/admin, real ``python -m lilqueue worker`` processes making
 succeeded, failed and canceled jobs, and http.client."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import threading
@@ -17,7 +16,7 @@ import pytest
 import lilqueue
 from lilqueue import JobNotFound
 from tests.conftest import wait_for
-from tests.http_support import request, running
+from tests.http_support import request, serving
 
 ADMIN = "/jobs/admin"
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
@@ -27,12 +26,13 @@ EVIL = [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
 
 
 @pytest.fixture
-def dashboard(queue):
-    """``dashboard(hook=..., **middleware options)`` serves ``queue.middleware(admin=hook)``:
-    the API under /jobs, the dashboard under /jobs/admin; returns the base URL."""
-    with contextlib.ExitStack() as stack:
-        def serve(hook=lambda environ: True, **options) -> str:
-            return stack.enter_context(running(queue.middleware(admin=hook, **options)))
+def dashboard(queue, face):
+    """``dashboard(hook=..., **options)`` serves ``queue.middleware(admin=hook)`` or
+    ``queue.asgi(admin=hook)``: the API under /jobs, the dashboard under /jobs/admin; returns
+    the base URL."""
+    with serving(queue, face) as start:
+        def serve(hook=lambda native: True, **options) -> str:
+            return start(admin=hook, **options)
 
         yield serve
 
@@ -100,9 +100,9 @@ def states(queue, jobs) -> list[str]:
     return [queue.get(job.id).state for job in jobs]
 
 
-def test_every_dashboard_request_is_403_when_the_hook_says_no_and_nothing_changes(dashboard, queue, caplog):
+def test_every_dashboard_request_is_403_when_the_hook_says_no_and_nothing_changes(dashboard, queue, caplog, face):
     asked = []
-    base = dashboard(hook=lambda environ: asked.append(dict(environ)) and False)
+    base = dashboard(hook=lambda native: asked.append(dict(native)) and False)
     queued = queue.start("add", [1, 2])
     canceled = queue.cancel(queue.start("add", [3, 4]).id)
     for path in ("/", "/jobs", f"/jobs/{queued.id}", f"/jobs/{queued.id}.json", "/static/admin.js", "/no/such/page"):
@@ -120,9 +120,13 @@ def test_every_dashboard_request_is_403_when_the_hook_says_no_and_nothing_change
         assert post_form(base, ADMIN + path, fields).status == 403
     assert states(queue, [queued, canceled]) == ["queued", "canceled"]
     assert len(queue.jobs()) == 2
-    assert asked[0]["SCRIPT_NAME"] == ADMIN and asked[0]["PATH_INFO"] == "/"
+    # the hook sees where the dashboard is mounted
+    if face == "wsgi":
+        assert asked[0]["SCRIPT_NAME"] == ADMIN and asked[0]["PATH_INFO"] == "/"
+    else:
+        assert asked[0]["root_path"] == ADMIN and asked[0]["path"] == ADMIN + "/"
     # a hook that fails refuses too, and the traceback goes to the log only
-    base = dashboard(hook=lambda environ: 1 / 0)
+    base = dashboard(hook=lambda native: 1 / 0)
     answer = request(base, "GET", ADMIN + "/", headers={"Accept": "text/html"})
     assert answer.status == 403 and b"ZeroDivisionError" not in answer.body and b"Traceback" not in answer.body
     assert any("admin hook failed" in r.getMessage() and r.exc_info for r in caplog.records)
@@ -149,7 +153,7 @@ def test_the_full_traceback_is_on_the_admin_job_page_and_in_no_public_answer(das
 def test_retry_starts_a_new_job_linked_to_the_failed_one_and_logs_who_did_it(dashboard, queue, start_worker,
                                                                              caplog):
     caplog.set_level(logging.INFO, logger="lilqueue.admin")
-    base = dashboard(identify=lambda environ: "alice")
+    base = dashboard(identify=lambda native: "alice")
     start_worker()
     old = finished(queue, queue.start("fail", ["first try"], owner="bob"))
     path, query = redirected(post_form(base, f"{ADMIN}/jobs/{old.id}/retry"))
@@ -378,7 +382,7 @@ def test_the_change_long_poll_waits_while_nothing_changes_and_answers_at_a_chang
     began = time.monotonic()
     answer = request(unheld, "GET", f"{ADMIN}/changes?since={mark}&wait=20")
     assert answer.headers["Retry-After"] == "1" and time.monotonic() - began < 2
-    assert request(dashboard(hook=lambda environ: False), "GET", f"{ADMIN}/changes").status == 403
+    assert request(dashboard(hook=lambda native: False), "GET", f"{ADMIN}/changes").status == 403
 
 
 def test_the_id_field_opens_that_job_and_an_unknown_id_says_so(dashboard, queue):

@@ -116,8 +116,8 @@ def test_an_annotation_naming_a_class_defined_later_is_checked_once_it_exists(qu
 
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 

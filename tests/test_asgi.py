@@ -161,9 +161,12 @@ def test_a_body_past_max_body_is_413_without_a_reset(queue, chunked):
     assert queue.jobs() == []
 
 
-def test_hooks_may_be_async_and_receive_the_scope(queue):
+def test_hooks_may_be_async_and_receive_the_scope_mounted_at_the_prefix(queue):
+    seen = []
+
     async def identify(scope):
         await asyncio.sleep(0)
+        seen.append((scope["root_path"], scope["path"]))
         return dict(scope["headers"]).get(b"x-user", b"").decode() or None
 
     async def authorize(scope, action, target):
@@ -174,6 +177,7 @@ def test_hooks_may_be_async_and_receive_the_scope(queue):
         assert queue.get(job["id"]).owner == "ann"
         assert request(base, "GET", f"/jobs/{job['id']}", headers={"X-User": "ann"}).status == 200
         assert request(base, "GET", f"/jobs/{job['id']}", headers={"X-User": "bob"}).status == 404
+    assert seen[0] == ("/jobs", "/jobs/") and seen[-1] == ("/jobs", f"/jobs/{job['id']}")
 
 
 def test_a_request_outside_the_prefix_without_an_app_is_a_404_problem(queue):

@@ -19,6 +19,8 @@ from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from tests.http_support import Response, running, waitress_serving
 from tests.test_holding import one_at_a_time
 
+pytestmark = pytest.mark.wsgi_only  # WSGI servers' framing; the ASGI face's is in test_asgi.py
+
 
 def werkzeug_threaded(app: Callable) -> contextlib.AbstractContextManager[str]:
     return running(app, werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True))

@@ -14,8 +14,8 @@ from tests.http_support import post_json, request, serving
 
 
 @pytest.fixture
-def base(queue):
-    with serving(queue) as start:
+def base(queue, face):
+    with serving(queue, face) as start:
         yield start()
 
 

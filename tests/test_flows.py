@@ -237,8 +237,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_runs_nothing_twice(queue, d
 
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 

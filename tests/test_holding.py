@@ -1,6 +1,8 @@
 """Holding only what the server can spare: a long-poll or event stream that the server cannot
 afford to hold is answered at once (200 and ``Retry-After``, or a short stream with ``retry:``);
-what serves a request is told apart by real servers on 127.0.0.1."""
+what serves a request is told apart by real servers on 127.0.0.1. Telling servers apart is
+WSGI's (``wsgi_only``; the ASGI face holds every waiter up to ``max_waiters``); the ``hold``
+option and the waiter cap are the contract of both faces."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ def timed_poll(base: str, job, wait: float = 3) -> tuple[float, object]:
     return time.monotonic() - began, answer
 
 
+@pytest.mark.wsgi_only
 def test_a_server_that_serves_one_request_at_a_time_gets_an_answer_at_once_with_retry_after(queue):
     job = queue.start("sleepy", [5])
     with one_at_a_time(queue.middleware(host_app)) as base:
@@ -48,6 +51,7 @@ def test_a_server_that_serves_one_request_at_a_time_gets_an_answer_at_once_with_
         assert request(base, "GET", "/hello").body == b"hello"
 
 
+@pytest.mark.wsgi_only
 def test_an_event_stream_that_cannot_be_held_is_a_short_200_stream_that_tells_when_to_come_back(queue):
     job = queue.start("sleepy", [5])
     with one_at_a_time(queue.middleware(host_app)) as base:
@@ -63,6 +67,7 @@ def test_an_event_stream_that_cannot_be_held_is_a_short_200_stream_that_tells_wh
         assert int(items[0]["retry"]) >= 1000 and [int(i["id"]) for i in items if "data" in i] == [job.version]
 
 
+@pytest.mark.wsgi_only
 def test_a_thread_pool_of_unknown_size_holds_one_and_answers_the_rest_at_once(queue):
     job = queue.start("sleepy", [5])
     middleware = queue.middleware(host_app)
@@ -80,14 +85,14 @@ def test_a_thread_pool_of_unknown_size_holds_one_and_answers_the_rest_at_once(qu
         assert answer.status == 200 and "Retry-After" not in answer.headers and took >= 1.9
 
 
-def test_the_hold_option_replaces_the_guess(queue):
+def test_the_hold_option_replaces_the_guess(queue, face):
     job = queue.start("sleepy", [5])
-    with serving(queue) as start:
+    with serving(queue, face) as start:
         never = start(hold=0)
         took, answer = timed_poll(never, job, wait=10)
         assert answer.headers["Retry-After"] == "1" and took < 1.0
         two = start(hold=2)
-        middleware = start.middlewares[-1]
+        middleware = start.faces[-1]
         threads = [threading.Thread(target=timed_poll, args=(two, job, 2)) for _ in range(2)]
         for thread in threads:
             thread.start()
@@ -99,19 +104,19 @@ def test_the_hold_option_replaces_the_guess(queue):
 
 
 @pytest.mark.parametrize("hold", ["some", -1, 1.5, True])
-def test_a_bad_hold_is_a_configuration_error(queue, hold):
+def test_a_bad_hold_is_a_configuration_error(queue, hold, face):
     with pytest.raises(Exception, match="hold must be") as raised:
-        queue.middleware(hold=hold)
+        (queue.middleware if face == "wsgi" else queue.asgi)(hold=hold)
     assert type(raised.value).__name__ == "ConfigurationError"
 
 
-def test_past_the_waiter_cap_an_event_stream_is_told_to_come_back_later_not_refused(queue):
+def test_past_the_waiter_cap_an_event_stream_is_told_to_come_back_later_not_refused(queue, face):
     job = queue.start("sleepy", [5])
-    with serving(queue) as start:
+    with serving(queue, face) as start:
         base = start(max_waiters=1)
         first = EventStream(base, f"/jobs/{job.id}/events")
         assert first.next()["retry"] == "2000"
-        wait_for(lambda: start.middlewares[0].watcher.waiting == 1, what="the first stream waiting")
+        wait_for(lambda: start.faces[0].watcher.waiting == 1, what="the first stream waiting")
         second = EventStream(base, f"/jobs/{job.id}/events")
         assert second.response.status == 200
         items = []
@@ -122,6 +127,7 @@ def test_past_the_waiter_cap_an_event_stream_is_told_to_come_back_later_not_refu
         second.close()
 
 
+@pytest.mark.wsgi_only
 def test_server_kind_reads_the_thread_and_the_environ():
     found = {}
 
@@ -139,6 +145,7 @@ def test_server_kind_reads_the_thread_and_the_environ():
     assert GREEN not in found.values()  # nothing here patched threading
 
 
+@pytest.mark.wsgi_only
 def test_our_threaded_server_holds_every_waiter(queue):
     job = queue.start("sleepy", [5])
     middleware = queue.middleware()

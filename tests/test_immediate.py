@@ -151,8 +151,8 @@ def test_a_task_that_starts_a_job_finds_it_finished(immediate):
     assert immediate.start("outer", [4]).result == "succeeded 8"
 
 
-def test_the_middleware_answers_a_start_with_the_job_finished(immediate):
-    with serving(immediate) as serve:
+def test_the_middleware_answers_a_start_with_the_job_finished(immediate, face):
+    with serving(immediate, face) as serve:
         base = serve()
         answer = post_json(base, "/jobs/", {"task": "add", "args": [20, 22]})
         assert answer.status == 202

@@ -13,7 +13,7 @@ import lilqueue
 from lilqueue.store import Final, Outcome, open_store
 from tests import engines
 from tests.conftest import wait_for
-from tests.http_support import request, running
+from tests.http_support import request, serving
 
 
 def most_at_once(db_path: str) -> tuple[int, int]:
@@ -104,10 +104,11 @@ def test_starts_racing_for_the_last_places_from_16_threads_never_pass_max_pendin
     assert engines.sql(db_path, "select count(*) from lilqueue_job") == [(3,)]
 
 
-def test_over_http_a_busy_task_is_a_429_problem_with_retry_after_and_nothing_is_written(queue, db_path):
+def test_over_http_a_busy_task_is_a_429_problem_with_retry_after_and_nothing_is_written(queue, db_path, face):
     for _ in range(3):
         queue.start("bounded")
-    with running(queue.middleware()) as base:
+    with serving(queue, face) as start:
+        base = start()
         answer = request(base, "POST", "/jobs/", {"task": "bounded"})
         listed = request(base, "GET", "/jobs/tasks").json()["tasks"]
     assert answer.status == 429 and answer.headers["Retry-After"] == "1"

@@ -13,10 +13,12 @@ from lilqueue.store import commits
 from tests.conftest import wait_for
 from tests.http_support import post_json, request, serving
 
+pytestmark = pytest.mark.waits
+
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 
@@ -123,7 +125,7 @@ def test_a_long_poll_for_a_finished_job_answers_at_once(serve_middleware, queue)
 
 
 def _watcher_of(serve_middleware_fixture):
-    return serve_middleware_fixture.middlewares[-1].watcher
+    return serve_middleware_fixture.faces[-1].watcher
 
 
 def test_a_client_asking_again_right_after_its_answer_reads_no_row(serve_middleware, queue, start_worker,

@@ -129,6 +129,7 @@ def test_label_values_are_escaped():
         assert family.documentation, f"{family.name} has a HELP line"
 
 
+@pytest.mark.wsgi_only
 def test_metrics_app_answers_get_over_http_with_the_exposition_type_and_no_store(queue, known):
     with running(MetricsApp(queue)) as base:
         answer = request(base, "GET", "/")
@@ -142,6 +143,7 @@ def test_metrics_app_answers_get_over_http_with_the_exposition_type_and_no_store
     assert post.status == 405 and post.headers["Allow"] == "GET, HEAD"
 
 
+@pytest.mark.wsgi_only
 def test_metrics_app_answers_head_with_the_headers_and_no_body(queue):
     # Called directly: an HTTP client never reads a body after HEAD, whatever the server sends.
     environ = {"REQUEST_METHOD": "HEAD", "QUERY_STRING": ""}
@@ -155,6 +157,7 @@ def test_metrics_app_answers_head_with_the_headers_and_no_body(queue):
     assert int(dict(headers)["Content-Length"]) == len(metrics(queue))
 
 
+@pytest.mark.wsgi_only
 def test_metrics_app_answers_503_when_the_database_cannot_be_read():
     def locked():
         raise sqlite3.OperationalError("database is locked")
@@ -168,6 +171,7 @@ def test_metrics_app_answers_503_when_the_database_cannot_be_read():
     assert json.loads(answer.body)["status"] == 503
 
 
+@pytest.mark.wsgi_only
 def test_metrics_app_answers_503_when_the_job_table_is_gone(queue, db_path):
     queue.start("add", [1, 2])
     with running(MetricsApp(queue)) as base:

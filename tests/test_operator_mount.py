@@ -1,11 +1,12 @@
-"""``queue.middleware(app, admin=hook, metrics=hook)``: the dashboard and the metrics are off
-without a hook (404), refused by it (403), served under the prefix when it says yes."""
+"""``queue.middleware(app, admin=hook, metrics=hook)``, and ``queue.asgi`` alike: the dashboard
+and the metrics are off without a hook (404), refused by it (403), served under the prefix when
+it says yes."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.http_support import request, serving
+from tests.http_support import header, request, serving
 
 
 def host(environ, start_response):
@@ -13,13 +14,13 @@ def host(environ, start_response):
     return [b"host"]
 
 
-def operator(environ) -> bool:
-    return environ.get("HTTP_X_OPERATOR") == "yes"
+def operator(native) -> bool:
+    return header(native, "X-Operator") == "yes"
 
 
 @pytest.fixture
-def serve(queue):
-    with serving(queue) as start:
+def serve(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 
@@ -44,14 +45,14 @@ def test_the_hook_decides_who_sees_the_dashboard_and_the_metrics(serve, queue):
 
 
 def test_metrics_may_have_a_hook_of_their_own(serve):
-    base = serve(host, admin=operator, metrics=lambda environ: environ.get("HTTP_AUTHORIZATION") == "Bearer s3")
+    base = serve(host, admin=operator, metrics=lambda native: header(native, "Authorization") == "Bearer s3")
     assert request(base, "GET", "/jobs/metrics", headers={"X-Operator": "yes"}).status == 403
     assert request(base, "GET", "/jobs/metrics", headers={"Authorization": "Bearer s3"}).status == 200
     assert request(base, "GET", "/jobs/admin/", headers={"Authorization": "Bearer s3"}).status == 403
 
 
 @pytest.mark.parametrize("hook", ["yes", 1])
-def test_a_hook_that_is_not_callable_is_a_configuration_error(queue, hook):
+def test_a_hook_that_is_not_callable_is_a_configuration_error(queue, hook, face):
     with pytest.raises(Exception, match="must be callable") as raised:
-        queue.middleware(admin=hook)
+        (queue.middleware if face == "wsgi" else queue.asgi)(admin=hook)
     assert type(raised.value).__name__ == "ConfigurationError"

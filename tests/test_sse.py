@@ -11,10 +11,12 @@ import pytest
 
 from tests.http_support import post_json, request, serving
 
+pytestmark = pytest.mark.waits
+
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
 
 

@@ -1,5 +1,7 @@
-"""The HTTP endpoints, end to end: a real threaded server on 127.0.0.1 running the middleware,
-a real ``python -m lilqueue worker`` process, and http.client."""
+"""The HTTP endpoints, end to end: a real server on 127.0.0.1 running each face (the WSGI
+middleware on lilqueue's threaded server, the ASGI app on uvicorn), a real ``python -m lilqueue
+worker`` process, and http.client. The last tests are about WSGI only: a WSGI host and its
+environ (their ASGI counterparts are in test_asgi.py), and ``python -m lilqueue serve``."""
 
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ import pytest
 
 from tests import engines
 from tests.conftest import ROOT
-from tests.http_support import post_json, request, running, serving
+from tests.http_support import header, post_json, request, running, serving
 
 
 @pytest.fixture
-def serve_middleware(queue):
-    with serving(queue) as start:
+def serve_middleware(queue, face):
+    with serving(queue, face) as start:
         yield start
+
 
 PROBLEM = "application/problem+json"
 
@@ -200,6 +203,13 @@ def test_a_malformed_id_is_404_without_touching_the_database(serve_middleware, d
     assert well_formed.headers["Retry-After"]
 
 
+def test_a_path_whose_escapes_are_not_utf8_is_a_404_that_says_so(serve_middleware):
+    base = serve_middleware()
+    for path in ("/jobs/%FF%FE" + "A" * 20, "/jobs/static/%C3"):
+        assert assert_problem(request(base, "GET", path), 404)["detail"] == "The path is not valid UTF-8."
+    assert_problem(request(base, "GET", "/jobs/%EF%BF%BD" + "A" * 21), 404)["type"].endswith(":job-not-found")
+
+
 def test_an_unknown_well_formed_id_is_404(serve_middleware):
     base = serve_middleware()
     assert_problem(request(base, "GET", "/jobs/" + "A" * 22), 404)
@@ -260,13 +270,13 @@ def test_same_origin_browser_requests_and_plain_clients_may_start(serve_middlewa
 
 
 def test_identify_and_authorize_keep_each_user_to_their_own_jobs(serve_middleware, queue):
-    def authorize(environ, action, target):
-        user = environ.get("HTTP_X_USER")
+    def authorize(native, action, target):
+        user = header(native, "X-User")
         if action == "start":
             return user is not None and target != "fail"
         return target.owner == user
 
-    base = serve_middleware(identify=lambda environ: environ.get("HTTP_X_USER"), authorize=authorize)
+    base = serve_middleware(identify=lambda native: header(native, "X-User"), authorize=authorize)
     alice = {"X-User": "alice"}
     job = post_json(base, "/jobs/", {"task": "sleepy", "args": [5]}, **alice).json()
     assert queue.get(job["id"]).owner == "alice"
@@ -368,6 +378,7 @@ def test_a_status_page_next_on_this_site_is_accepted(serve_middleware, queue):
     assert page.status == 200 and f"/reports/{job.id}?tab=1" in page.body.decode()
 
 
+@pytest.mark.wsgi_only
 def test_a_host_app_gets_every_other_request_untouched(queue):
     seen = []
 
@@ -383,6 +394,7 @@ def test_a_host_app_gets_every_other_request_untouched(queue):
     assert seen == [("/jobsxyz", ""), ("/", "")]
 
 
+@pytest.mark.wsgi_only
 def test_urls_include_where_the_host_mounted_the_middleware(queue):
     jobs = queue.middleware()
 
@@ -401,7 +413,7 @@ def test_urls_include_where_the_host_mounted_the_middleware(queue):
 
 
 def test_a_bug_in_a_hook_is_a_500_problem_with_the_traceback_only_in_the_log(serve_middleware, queue, caplog):
-    def authorize(environ, action, target):
+    def authorize(native, action, target):
         raise RuntimeError("secret detail")
 
     base = serve_middleware(authorize=authorize)
@@ -428,6 +440,7 @@ def test_cors_headers_are_sent_only_to_configured_origins(serve_middleware):
     assert "Access-Control-Allow-Origin" not in plain.headers
 
 
+@pytest.mark.wsgi_only
 def test_python_m_lilqueue_serve_prints_its_url_and_serves_the_endpoints(db_path, queue):
     env = dict(os.environ, LILQUEUE_TEST_DB=db_path)
     command = [sys.executable, "-m", "lilqueue", "serve", "tests.tasks:queue", "--port", "0", "--prefix", "/api/jobs"]

@@ -69,9 +69,9 @@ def test_a_task_of_another_queue_with_a_registered_name_is_refused(queue, db_pat
 
 
 def test_over_http_every_refused_name_is_a_4xx_problem_and_a_live_worker_runs_nothing(queue, db_path,
-                                                                                       start_worker):
+                                                                                       start_worker, face):
     start_worker()
-    with serving(queue) as start:
+    with serving(queue, face) as start:
         base = start()
         for name in REFUSED:
             answer = post_json(base, "/jobs/", {"task": name, "args": [], "kwargs": {}})

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from ..errors import ConfigurationError
 from .core import Core, problem_response
@@ -94,6 +94,9 @@ class AsgiFace:
         if root is None:
             await _send(send, problem_response(not_found()), scope["method"] == "HEAD")
             return
+        if _not_utf8(scope):
+            await _send(send, problem_response(not_found("The path is not valid UTF-8.")), scope["method"] == "HEAD")
+            return
         await self._serve(scope, receive, send, root, rest or "/")
 
     def close(self) -> None:
@@ -107,7 +110,7 @@ class AsgiFace:
         if body is None:
             return  # the client left
         request = Request(scope["method"], path, root, scope.get("query_string", b"").decode("latin-1"),
-                          _headers(scope), (scope.get("client") or ("",))[0], scope, self.hold,
+                          _headers(scope), (scope.get("client") or ("",))[0], _native(scope, root, path), self.hold,
                           lambda max_body: _given(body), from_loop(asyncio.get_running_loop()))
         head = scope["method"] == "HEAD"
         answer = await _until_disconnect(receive, self.on_loop.answer(request))
@@ -232,6 +235,27 @@ def _as_sent(scope: Scope, root_path: str, path: str) -> tuple[str, str]:
     if not mount or root_path.endswith(mount):  # a router that said where it mounted us
         return root_path, path
     return root_path + mount, sent[len(mount):] or "/"
+
+
+def _native(scope: Scope, root: str, path: str) -> Scope:
+    """The scope the hooks receive: mounted at the prefix (at the dashboard for its hook), as the
+    WSGI face moves the prefix to ``SCRIPT_NAME``; ``path`` whole, as Starlette's mounts keep it."""
+    if path == "/admin" or path.startswith("/admin/"):
+        return dict(scope, root_path=root + "/admin", path=root + path)
+    return dict(scope, root_path=root, path=root + path)
+
+
+def _not_utf8(scope: Scope) -> bool:
+    """Whether the path's escapes are not UTF-8: servers decode them with U+FFFD for what is
+    not (as ``urllib.parse.unquote`` does); ``raw_path`` tells that from a U+FFFD sent as one."""
+    raw = scope.get("raw_path")
+    if "\ufffd" not in scope.get("path", "") or not raw:
+        return False
+    try:
+        unquote_to_bytes(raw.partition(b"?")[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _headers(scope: Scope) -> dict[str, str]:
