@@ -7,7 +7,9 @@ is a ``Stream`` (an event stream) and a ``Later`` are generators that yield ``Wa
 ``WaitChange`` instructions (a ``Stream`` yields bytes to send too). The face waits the way its
 server can afford (a blocked thread on WSGI, a future on the event loop on ASGI) and sends the
 generator what the watcher answered, or throws in what it raised (``WaitersFull``,
-``JobNotFound``). The rest of the core never waits.
+``JobNotFound``). The rest of the core never waits. What a generator does after its first wait
+must not block (no database, no hook): it renders what the watcher sent in, and the ASGI face
+runs it on the event loop.
 
     def get(request):
         job = ...

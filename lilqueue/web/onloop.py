@@ -8,10 +8,10 @@ the Django app under ASGI (``lilqueue.django.views``).
 
 What may block (the database, the access hooks) runs in a pool of ``THREADS`` threads, made in
 the process that serves (after a fork, a new one). A wait is a coroutine awaiting the watcher
-(``Watcher.wait_async``), never a thread. An event stream's steps until its first wait may read
-the database (the first event) and run in the pool; after it they render what the watcher read,
-on the loop. ``from_loop`` gives a pool thread what the loop computes (a body read from
-``receive``, an async hook's answer).
+(``Watcher.wait_async``), never a thread. The steps of a Later or a Stream until their first wait
+may read the database and run in the pool; after it they render what the watcher read, on the
+loop (one trip through the pool per long-poll answer, not two: ``http.py`` asks of them).
+``from_loop`` gives a pool thread what the loop computes (an async hook's answer).
 """
 
 from __future__ import annotations
@@ -43,11 +43,16 @@ class OnLoop:
         if not isinstance(answer, Later):
             return answer
         sent = thrown = None
+        waited = False
         while True:
-            done, value = await self.blocking(_step, self.core, answer.steps, sent, thrown)
+            if waited:
+                done, value = _step(self.core, answer.steps, sent, thrown)
+            else:
+                done, value = await self.blocking(_step, self.core, answer.steps, sent, thrown)
             if done:
                 return value
             sent, thrown = await self._wait(value)
+            waited = True
 
     async def events(self, stream: Stream) -> AsyncIterator[bytes]:
         """The chunks of an event stream, until it ends or the caller stops iterating."""
