@@ -127,12 +127,19 @@ class AsgiFace:
             await _until_disconnect(receive, self._streamed(answer, send))
 
     async def _waited(self, later: Later) -> Response:
+        """A long-poll's answer. As an event stream's, its steps after the first wait render
+        what the watcher read, on the loop: one trip through the pool per answer, not two."""
         sent = thrown = None
+        waited = False
         while True:
-            done, value = await self._blocking(_step, self.core, later.steps, sent, thrown)
+            if waited:
+                done, value = _step(self.core, later.steps, sent, thrown)
+            else:
+                done, value = await self._blocking(_step, self.core, later.steps, sent, thrown)
             if done:
                 return value
             sent, thrown = await self._wait(value)
+            waited = True
 
     async def _streamed(self, response: Response, send: Send) -> None:
         """Send an event stream. Until it first waits, its steps may read the database and run
