@@ -81,6 +81,7 @@ class Crowd:
     def __init__(self, port: int, tally: Tally) -> None:
         self.port, self.tally = port, tally
         self.transports: set[asyncio.BaseTransport] = set()
+        self.closing = False  # the window ended: what is cut now is not an answer
 
     def open(self, client: Client, delay: float = 0.0) -> None:
         if not client.finished and time.time() + delay < self.tally.end:
@@ -113,7 +114,8 @@ class Answer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.crowd.transports.discard(self.transport)  # type: ignore[arg-type]
-        self.ended(time.time())
+        if not self.crowd.closing:
+            self.ended(time.time())
 
     def request(self) -> bytes:
         raise NotImplementedError
@@ -171,11 +173,13 @@ class Poll(Answer):
         lines = head.split(b"\r\n")
         after = next((float(line.split(b":", 1)[1]) for line in lines[1:] if line.lower().startswith(b"retry-after:")),
                      0.0)
-        if not lines[0].startswith(b"HTTP/1.1 200"):
+        try:
+            if not lines[0].startswith(b"HTTP/1.1 200"):
+                raise ValueError(lines[0])
+            self.crowd.tally.seen(self.client, body, received)
+        except ValueError:  # refused, or cut before its whole body
             self.crowd.tally.error()
             after = after or 1.0
-        else:
-            self.crowd.tally.seen(self.client, body, received)
         self.crowd.open(self.client, after)
 
 
@@ -196,6 +200,7 @@ async def crowd(spec: dict[str, Any], tally: Tally) -> None:
     for i, client in enumerate(clients):
         people.open(client, spec["ramp"] * i / len(clients))
     await asyncio.sleep(max(0.0, tally.end - time.time()))
+    people.closing = True
     for transport in list(people.transports):
         transport.abort()
 
