@@ -62,6 +62,18 @@ def test_a_quick_run_writes_every_figure_it_measured_to_the_file(tmp_path: Path)
     for figure in growth:
         assert figure["lilqueue"] > 0 and figure["peer"] > 0 and figure["ratio"] > 0
         assert figure["unit"] == "ms" and figure["target"] == ">= 0.8x" and figure["lower_is_better"] is True
+    faces = [f for f in figures if f["peer_name"] == "WSGI face (a2wsgi)"]
+    assert [f["name"].split(" (")[0] for f in faces] == [
+        "uvicorn, 200 event streams on 100 jobs", "streams' progress p99", "events delivered",
+        "server memory added per 1,000 streams", "server CPU, streams", "host's async route during the streams, p50",
+        "host's async route during the streams, p99", "uvicorn, 50 long-poll clients on the same jobs: progress p50",
+        "long-polls' progress p99", "server CPU, long-polls", "host's async route during the long-polls, p99"]
+    for figure in faces:  # both faces measured; how fast is not checked
+        assert figure["lilqueue"] is not None and figure["peer"] is not None, figure
+    streams_p99 = _figure(figures, "streams' progress p99")
+    assert streams_p99["unit"] == "ms" and streams_p99["target"] == "<= 250 ms" and streams_p99["lower_is_better"]
+    assert 0 < streams_p99["lilqueue"] < 60_000 and 0 < streams_p99["peer"] < 60_000
+    assert _figure(figures, "events delivered")["lilqueue"] > 0
 
 
 def test_a_file_that_cannot_be_written_is_refused_in_one_line_before_the_run(tmp_path: Path):

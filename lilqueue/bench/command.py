@@ -12,7 +12,9 @@ server; each contestant gets a fresh schema there, dropped afterwards. ``--json 
 standard output, the tables then going to stderr) also writes every figure as JSON
 (``report.py``); a FILE that cannot be written is an error before anything is measured.
 
-Each engine's table is followed by its "flat costs as the table grows" figures (``growth.py``).
+Each engine's table is followed by its "flat costs as the table grows" figures (``growth.py``);
+SQLite's then by the web faces on one uvicorn process, the ASGI face beside the WSGI face through
+a2wsgi (``asgi.py``; left out in one line when uvicorn or a2wsgi is not installed).
 SIGTERM stops a run as Ctrl-C does: its worker and web processes are stopped and its schemas
 dropped before it exits (143).
 """
@@ -95,6 +97,8 @@ def measure(engines: list[str], plan: Plan, url: str, report: Report) -> None:
         report.add("sqlite", figures, "SqliteHuey")
         print()
         _growth(report, "sqlite", sqlite_growth(plan), plan)
+        print()
+        _faces(report, plan)
     if "postgres" in engines:
         from .pgrun import run_postgres
 
@@ -114,6 +118,20 @@ def _growth(report: Report, engine: str, figures: list[Figure], plan: Plan) -> N
     print(render(figures, peer="empty table", ours=f"{plan.growth_rows:,} jobs"))
     print("\nratio: speed on the full table / on the empty one (1.0x: flat)")
     report.add(engine, figures, "empty table")
+
+
+def _faces(report: Report, plan: Plan) -> None:
+    from .asgi import PEER, asgi_vs_wsgi, missing
+
+    why = missing()
+    if why:
+        print(why)
+        return
+    figures = asgi_vs_wsgi(plan)
+    print()
+    print(render(figures, peer=PEER, ours="ASGI face"))
+    print("\nratio > 1: the ASGI face better; both under uvicorn on SQLite, one process")
+    report.add("sqlite", figures, PEER)
 
 
 class _Terminated(BaseException):

@@ -25,9 +25,12 @@ def stamp() -> float:
     return time.time()
 
 
-def report(count: int, pause: float) -> int:
-    """Reports progress whose message is the time of the ``progress()`` call."""
+def report(count: int, pause: float, first: float = 0.0) -> int:
+    """Reports progress whose message is the time of the ``progress()`` call, ``count`` times
+    ``pause`` apart, the first after ``first + pause`` (jobs started together spread their
+    reports over the pause by their ``first``)."""
     job = lilqueue.current_job()
+    time.sleep(first)
     for i in range(1, count + 1):
         time.sleep(pause)
         job.progress(i, total=count, message=repr(time.time()))

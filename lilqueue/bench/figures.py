@@ -45,6 +45,10 @@ class Plan:
     batch_items: int  # one batch's children (flows.py), and the clients long-polling its parent
     batch_watchers: int
     batch_seconds: float
+    asgi_streams: int  # the ASGI figures (asgi.py): event streams, then long-poll clients, on 100 jobs
+    asgi_polls: int
+    asgi_seconds: float
+    asgi_ramp: float  # seconds over which the clients open their connections
 
     @classmethod
     def quick(cls) -> Plan:
@@ -53,7 +57,7 @@ class Plan:
                    idle_before_pickup=0.3, long_idle=0.0, idle_window=1.5, hot_loop=200_000,
                    latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=3.0,
                    history_rows=100_000, growth_rows=50_000, batch_items=10_000, batch_watchers=100,
-                   batch_seconds=5.0)
+                   batch_seconds=5.0, asgi_streams=200, asgi_polls=50, asgi_seconds=3.0, asgi_ramp=1.0)
 
     @classmethod
     def full(cls) -> Plan:
@@ -62,7 +66,8 @@ class Plan:
                    idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
                    latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0,
                    history_rows=1_000_000, growth_rows=1_000_000, batch_items=10_000, batch_watchers=100,
-                   batch_seconds=20.0)
+                   batch_seconds=20.0, asgi_streams=10_000, asgi_polls=1000, asgi_seconds=30.0,
+                   asgi_ramp=10.0)
 
 
 def percentile(values: list[float], pct: float) -> float:
