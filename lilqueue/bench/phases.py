@@ -22,6 +22,7 @@ Phases, in one thread, each over ``jobs`` jobs so that per-job figures are means
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,10 +148,16 @@ def huey_phases(huey: Any, task_class: type, jobs: int) -> dict[str, Cost]:
 
 def phase_figures(make: Any, jobs: int) -> list[Figure]:
     """The table's rows: a start beside Huey's enqueue, and a busy worker's path for one job
-    (finish, next claim, run) beside Huey's dequeue and execute; wall µs, CPU µs and statements."""
-    with make("lilqueue", "phases") as ours, make("huey", "phases") as peer:
-        lq = lilqueue_phases(ours.queue, jobs)
-        hu = huey_phases(peer.huey, peer.huey_stamp, jobs)
+    (finish, next claim, run) beside Huey's dequeue and execute; wall µs, CPU µs and statements.
+    Logging is off meanwhile: a worker's log lines are not part of a job's cost (the bench's
+    command line logs at INFO, and Huey's execute logs twice per task)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        with make("lilqueue", "phases") as ours, make("huey", "phases") as peer:
+            lq = lilqueue_phases(ours.queue, jobs)
+            hu = huey_phases(peer.huey, peer.huey_stamp, jobs)
+    finally:
+        logging.disable(logging.NOTSET)
     worker = {name: getattr(lq["finish+next"], name) + getattr(lq["run"], name)
               for name in ("wall_us", "cpu_us", "statements")}
     peer_worker = {name: getattr(hu["dequeue"], name) + getattr(hu["execute"], name)
