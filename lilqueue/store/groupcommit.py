@@ -64,11 +64,13 @@ class GroupCommit:
             self._queue.append(request)
             while self._busy and not request.done:
                 self._cond.wait()
-            if not request.done:  # lead: this thread's work first, then whoever queued
+            if not request.done:  # lead: the works in the order they queued, this thread's among them
                 self._busy = True
-                self._queue.remove(request)
-                batch = [request, *self._queue[:MAX_BATCH - 1]]
-                del self._queue[:MAX_BATCH - 1]
+                if self._queue.index(request) >= MAX_BATCH:
+                    self._queue.remove(request)
+                    self._queue.insert(0, request)
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
         if not request.done:
             try:
                 self._commit(batch)
