@@ -60,7 +60,7 @@ class Framework:
 
 FRAMEWORKS = {
     "fastapi": Framework("tests.servers.fastapi_asgi:app", "/jobs", True, ("fastapi",)),
-    "fastapi-mount": Framework("tests.servers.fastapi_mounted:app", "/api/jobs", False, ("fastapi",)),
+    "fastapi-mount": Framework("tests.servers.fastapi_asgi:mounted", "/api/jobs", False, ("fastapi",)),
     "starlette-mount": Framework("tests.servers.starlette_app:app", "/api/jobs", False, ("starlette",)),
     "litestar-mount": Framework("tests.servers.litestar_app:app", "/api/jobs", False, ("litestar",)),
     "django": Framework("tests.servers.django_site.asgi:application", "/jobs", True, ("django",)),
