@@ -45,10 +45,7 @@ class OnLoop:
         sent = thrown = None
         waited = False
         while True:
-            if waited:
-                done, value = _step(self.core, answer.steps, sent, thrown)
-            else:
-                done, value = await self.blocking(_step, self.core, answer.steps, sent, thrown)
+            done, value = await self._step(answer.steps, sent, thrown, waited)
             if done:
                 return value
             sent, thrown = await self._wait(value)
@@ -60,10 +57,7 @@ class OnLoop:
         waited = False
         try:
             while True:
-                if waited:
-                    done, item = _step(self.core, stream, sent, thrown)
-                else:
-                    done, item = await self.blocking(_step, self.core, stream, sent, thrown)
+                done, item = await self._step(stream, sent, thrown, waited)
                 if done:
                     return
                 sent = thrown = None
@@ -87,6 +81,13 @@ class OnLoop:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)
+
+    async def _step(self, steps: Generator, sent: Any, thrown: BaseException | None,
+                    waited: bool) -> tuple[bool, Any]:
+        """The next step: in the pool until the generator first waited, then on the loop."""
+        if waited:
+            return _step(self.core, steps, sent, thrown)
+        return await self.blocking(_step, self.core, steps, sent, thrown)
 
     async def _wait(self, wait: Wait) -> tuple[Any, BaseException | None]:
         try:
