@@ -62,7 +62,8 @@ def _location(engine: str, tmp_path: Path, postgres_missing: str | None):
             pytest.fail(f"PostgreSQL is required under CI=true: {postgres_missing}")
         pytest.skip(postgres_missing)
     location = engines.fresh(engine, tmp_path)
-    yield location
+    with engines.pools_closed_after():
+        yield location
     engines.drop(location)
 
 

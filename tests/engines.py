@@ -11,13 +11,17 @@ so a check does not trust the code it checks. ``LILQUEUE_TEST_POSTGRES`` names t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
 import tempfile
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from lilqueue.store.pgdatabase import SCHEMES, Location
+from lilqueue.store.pool import PostgresPool
 
 ENGINES = ("sqlite", "postgres")
 POSTGRES = os.environ.get("LILQUEUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -46,6 +50,32 @@ def fresh(engine: str, tmp_path: Path) -> str:
     if engine == "sqlite":
         return str(tmp_path / "jobs.db")
     return f"{POSTGRES}?schema=t_{secrets.token_hex(6)}"
+
+
+_POOLS: weakref.WeakSet[PostgresPool] = weakref.WeakSet()
+_opened = PostgresPool.__init__
+
+
+def _registered(pool: PostgresPool, *args, **kwargs) -> None:
+    _opened(pool, *args, **kwargs)
+    _POOLS.add(pool)
+
+
+PostgresPool.__init__ = _registered  # every pool this process opens is seen by pools_closed_after
+
+
+@contextlib.contextmanager
+def pools_closed_after() -> Iterator[None]:
+    """Close the PostgreSQL connections of the pools opened inside the block once it ends. A
+    queue's pool keeps them open until the queue is garbage collected, which a reference cycle
+    delays: four test processes then held up to 30 each, and the server (100 at most) refused
+    the next test's worker ("too many clients already")."""
+    before = set(_POOLS)
+    try:
+        yield
+    finally:
+        for pool in set(_POOLS) - before:
+            pool.close_all()
 
 
 def drop(location: str) -> None:
