@@ -134,6 +134,11 @@ def call(app, path: str) -> int:
 def test_a_process_forked_after_its_worker_started_starts_its_own(queue, db_path):
     middleware = queue.middleware(worker=1)
     assert call(middleware, "/jobs/tasks") == 200
+    # Fork once the parent's worker sleeps: a fork while one of its threads is inside SQLite
+    # (its startup's writes) copies SQLite's locked mutex into the child, which then hangs at
+    # its first connection (docs/http.md says so). Servers fork before any worker starts.
+    wait_for(lambda: os.getpid() in worker_pids(db_path), what="the parent's worker")
+    time.sleep(0.3)
     began = time.monotonic()
     child = os.fork()
     if child == 0:  # the forked process: only this thread survived, the parent's worker did not
@@ -147,8 +152,18 @@ def test_a_process_forked_after_its_worker_started_starts_its_own(queue, db_path
             middleware.close()
         finally:
             os._exit(code)
-    _, status = os.waitpid(child, 0)
+    status = None
+    while status is None and time.monotonic() - began < 20:
+        done, code = os.waitpid(child, os.WNOHANG)
+        if done:
+            status = code
+        else:
+            time.sleep(0.05)
+    if status is None:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
     middleware.close()
+    assert status is not None, "the forked process hung"
     assert os.waitstatus_to_exitcode(status) == 0, "the forked process started no worker of its own"
     # ... on connections of its own: one inherited from the parent's pool waits out busy_timeout
     assert time.monotonic() - began < 5
