@@ -49,7 +49,8 @@ def test_a_quick_run_writes_every_figure_it_measured_to_the_file(tmp_path: Path)
     drain = _figure(figures, "drain 1000 no-op jobs, 1 thread(s)")
     assert drain["lilqueue"] > 0 and drain["peer"] > 0
     bulk = _figure(figures, "bulk start_many(")
-    assert bulk["lilqueue"] > 0 and bulk["peer"] is None and bulk["peer_name"] is None and bulk["ratio"] is None
+    assert bulk["lilqueue"] > 0 and bulk["peer"] > 0 and bulk["peer_name"] == "SqliteHuey"
+    assert bulk["target"] == ">= 1.0x" and drain["target"] == ">= 1.2x"
     streams = _figure(figures, "200 event streams on 20 jobs: change to all, p50")
     assert streams["unit"] == "ms" and 0 < streams["lilqueue"] < 60_000
     pickup = _figure(figures, "idle pickup p50")

@@ -24,7 +24,7 @@ import huey
 from .. import __version__
 from ..context import CurrentJob
 from .contestants import build_huey, build_queue
-from .figures import Figure, Plan, median_of, percentile
+from .figures import Figure, Plan, percentile
 from .flows import batch_figures
 from .phases import phase_figures
 from .processes import WorkerProcess
@@ -154,10 +154,12 @@ def measure_enqueue(make: Make, count: int, label: str, kind: str, threads: int 
         return each * threads / (time.perf_counter() - began)
 
 
-def measure_bulk(make: Make, count: int, label: str) -> float:
-    with make("lilqueue", label) as contestant:
+def measure_bulk(make: Make, count: int, kind: str, run: int) -> float:
+    """Starts per second of ``count`` jobs in one call (raw Huey: its messages, serialized and
+    inserted in one transaction)."""
+    with make(kind, f"bulk{run}") as contestant:
         began = time.perf_counter()
-        contestant.queue.start_many("stamp", [()] * count)
+        contestant.start_many(count)
         return count / (time.perf_counter() - began)
 
 
@@ -231,7 +233,8 @@ def side_by_side(runs: int, measure: Callable[[str, int], float]) -> tuple[float
     return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
-SQLITE_TARGETS = {"enqueue": ">= 1.0x", "enqueue 8": ">= 2.0x", "bulk": ">= 50,000", "drain": ">= 1.0x",
+SQLITE_TARGETS = {"enqueue": ">= 1.0x", "enqueue 8": ">= 2.0x", "bulk": ">= 1.0x", "drain 1": ">= 1.2x",
+                  "drain 4": ">= 1.5x",
                   "pickup p50": "<= 2 ms", "pickup p99": "<= 10 ms", "long pickup": "<= 2 ms",
                   "cpu": "<= 0.25 % or 1.5x huey", "memory": "<= 60 MB"}
 
@@ -244,12 +247,13 @@ def queue_figures(make: Make, plan: Plan, targets: dict[str, str]) -> list[Figur
             make, plan.enqueue, f"enq{n}-{i}", kind, n))
         figures.append(Figure(f"enqueue, one job per start(), {threads} thread(s)", "jobs/s", lq, hu,
                               targets.get(f"enqueue {threads}", targets.get("enqueue", ""))))
-    bulk = median_of(plan.repeats, lambda i: measure_bulk(make, plan.bulk, f"bulk{i}"))
-    figures.append(Figure(f"bulk start_many({plan.bulk})", "jobs/s", bulk, None, targets.get("bulk", "")))
+    lq, hu = side_by_side(plan.repeats, partial(measure_bulk, make, plan.bulk))
+    figures.append(Figure(f"bulk start_many({plan.bulk}) (Huey: one transaction)", "jobs/s", lq, hu,
+                          targets.get("bulk", "")))
     for threads in plan.drain_threads:
         lq, hu = side_by_side(plan.repeats, partial(measure_drain, make, plan.drain, threads))
         figures.append(Figure(f"drain {plan.drain} no-op jobs, {threads} thread(s)", "jobs/s", lq, hu,
-                              targets.get("drain", "")))
+                              targets.get(f"drain {threads}", "")))
     lq_idle = measure_idle(make, "lilqueue", plan)
     hu_idle = measure_idle(make, "huey", plan)
     figures.append(Figure(f"idle pickup p50 ({plan.idle_before_pickup:g} s idle)", "ms", lq_idle["p50"],
