@@ -60,3 +60,18 @@ def test_a_pipeline_and_a_batch_cost_a_known_number_of_statements_per_phase(queu
     seen["child finish+next"], _ = count(lambda: store.finish(claim, WORKER_ID, done, Final(), time.time(), True))
     assert seen == FLOWS[engine]
     assert queue.get(batch.id).flow is not None
+
+
+# SQLite pages each phase writes to the -wal file, on a small table (each b-tree one page): a
+# start writes the job table, its (state, created_at, id) index, and Huey's table and index; a
+# claim also the two indexes of running jobs; a finish + next claim all of those, in one commit.
+# An index more on every job's path is a page more here (and ~25 us more per commit on this
+# disk, docs/performance.md). The first finish of a task also writes its row of lilqueue_stat.
+PAGES = {"start": 4.0, "claim": 6.0, "finish+next": 8.0}
+
+
+@pytest.mark.sqlite_only
+def test_a_plain_job_writes_a_known_number_of_pages_per_phase(queue):
+    costs = lilqueue_phases(queue, jobs=5, task="noop")
+    assert {phase: costs[phase].pages for phase in PAGES} == PAGES
+    assert costs["run"].pages == 0

@@ -23,6 +23,7 @@ Phases, in one thread, each over ``jobs`` jobs so that per-job figures are means
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from .figures import Figure
 
 WORKER_ID = "bench:0:phases"
 WRITES = ("insert", "update", "delete")  # the statements that may run triggers
+WAL_HEADER, WAL_FRAME_HEADER = 32, 24     # bytes, in SQLite's -wal file format
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Cost:
     cpu_us: float       # per job, this thread's CPU
     wall_us: float      # per job
     statements: float   # per job: SQL statements sent to the engine, BEGIN and COMMIT included
+    pages: float | None = None  # per job, SQLite: pages its commits wrote to the -wal file
 
 
 class Statements:
@@ -93,14 +96,36 @@ def _counting_cursor(base: type, seen: Callable[..., None]) -> type:
 
 def measured(statements: Statements, jobs: int, step: Callable[[int], Any]) -> Cost:
     """``step(i)`` for i in range(jobs), counted and timed; the per-job Cost."""
-    with statements.counting():
+    with statements.counting(), _wal_frames(statements.connection()) as frames:
         before = statements.count
         cpu, wall = time.thread_time(), time.perf_counter()
         for i in range(jobs):
             step(i)
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         sent = statements.count - before
-    return Cost(cpu * 1e6 / jobs, wall * 1e6 / jobs, sent / jobs)
+    written = frames()
+    return Cost(cpu * 1e6 / jobs, wall * 1e6 / jobs, sent / jobs, None if written is None else written / jobs)
+
+
+@contextmanager
+def _wal_frames(conn: Any) -> Iterator[Callable[[], int | None]]:
+    """On SQLite, the pages the block's commits append to the ``-wal`` file (a frame each):
+    the file is emptied first and not checkpointed meanwhile (the phases run on one connection,
+    in one thread). Elsewhere None."""
+    if not hasattr(conn, "set_trace_callback"):
+        yield lambda: None
+        return
+    path = conn.execute("pragma database_list").fetchone()[2] + "-wal"
+    page_size = conn.execute("pragma page_size").fetchone()[0]
+    every = conn.execute("pragma wal_autocheckpoint").fetchone()[0]
+    conn.execute("pragma wal_checkpoint(truncate)")
+    conn.execute("pragma wal_autocheckpoint = 0")
+    size: list[int] = []
+    try:
+        yield lambda: size[0] // (page_size + WAL_FRAME_HEADER) if size else None
+    finally:
+        size.append(max(os.path.getsize(path) - WAL_HEADER, 0) if os.path.exists(path) else 0)
+        conn.execute(f"pragma wal_autocheckpoint = {int(every)}")
 
 
 def lilqueue_phases(queue: Any, jobs: int, task: str = "stamp") -> dict[str, Cost]:
@@ -158,10 +183,8 @@ def phase_figures(make: Any, jobs: int) -> list[Figure]:
             hu = huey_phases(peer.huey, peer.huey_stamp, jobs)
     finally:
         logging.disable(logging.NOTSET)
-    worker = {name: getattr(lq["finish+next"], name) + getattr(lq["run"], name)
-              for name in ("wall_us", "cpu_us", "statements")}
-    peer_worker = {name: getattr(hu["dequeue"], name) + getattr(hu["execute"], name)
-                   for name in ("wall_us", "cpu_us", "statements")}
+    worker = _sum(lq["finish+next"], lq["run"])
+    peer_worker = _sum(hu["dequeue"], hu["execute"])
     figures = []
     rows = (("one start (Huey: enqueue)", vars(lq["start"]), vars(hu["enqueue"]), ">= 1.0x"),
             ("one job in a busy worker (Huey: dequeue, execute)", worker, peer_worker, ">= 1.2x"))
@@ -171,8 +194,21 @@ def phase_figures(make: Any, jobs: int) -> list[Figure]:
                     Figure("  its CPU", "us/job", mine["cpu_us"], theirs["cpu_us"], "", lower_is_better=True),
                     Figure("  its SQL statements", "per job", mine["statements"], theirs["statements"], "",
                            lower_is_better=True)]
+        if mine["pages"] is not None:
+            figures.append(Figure("  its pages written to the -wal file", "per job", mine["pages"],
+                                  theirs["pages"], "", lower_is_better=True))
     for phase in ("claim", "run", "finish"):
+        pages = "" if lq[phase].pages is None else f", {lq[phase].pages:.1f} pages"
         figures.append(Figure(f"  lilqueue's {phase} alone: wall (CPU)", "us/job", lq[phase].wall_us, None,
-                              f"CPU {lq[phase].cpu_us:.0f} us, {lq[phase].statements:g} statements",
+                              f"CPU {lq[phase].cpu_us:.0f} us, {lq[phase].statements:g} statements{pages}",
                               lower_is_better=True))
     return figures
+
+
+def _sum(*costs: Cost) -> dict[str, float | None]:
+    """The phases' costs added up (pages: None where the engine has no -wal file)."""
+    total: dict[str, float | None] = {name: sum(getattr(c, name) for c in costs)
+                                      for name in ("wall_us", "cpu_us", "statements")}
+    pages = [c.pages for c in costs]
+    total["pages"] = None if None in pages else sum(p for p in pages if p is not None)
+    return total
