@@ -96,36 +96,40 @@ def _counting_cursor(base: type, seen: Callable[..., None]) -> type:
 
 def measured(statements: Statements, jobs: int, step: Callable[[int], Any]) -> Cost:
     """``step(i)`` for i in range(jobs), counted and timed; the per-job Cost."""
-    with statements.counting(), _wal_frames(statements.connection()) as frames:
+    with statements.counting(), _WalFrames(statements.connection()) as wal:
         before = statements.count
         cpu, wall = time.thread_time(), time.perf_counter()
         for i in range(jobs):
             step(i)
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         sent = statements.count - before
-    written = frames()
-    return Cost(cpu * 1e6 / jobs, wall * 1e6 / jobs, sent / jobs, None if written is None else written / jobs)
+    return Cost(cpu * 1e6 / jobs, wall * 1e6 / jobs, sent / jobs, None if wal.frames is None else wal.frames / jobs)
 
 
-@contextmanager
-def _wal_frames(conn: Any) -> Iterator[Callable[[], int | None]]:
-    """On SQLite, the pages the block's commits append to the ``-wal`` file (a frame each):
-    the file is emptied first and not checkpointed meanwhile (the phases run on one connection,
-    in one thread). Elsewhere None."""
-    if not hasattr(conn, "set_trace_callback"):
-        yield lambda: None
-        return
-    path = conn.execute("pragma database_list").fetchone()[2] + "-wal"
-    page_size = conn.execute("pragma page_size").fetchone()[0]
-    every = conn.execute("pragma wal_autocheckpoint").fetchone()[0]
-    conn.execute("pragma wal_checkpoint(truncate)")
-    conn.execute("pragma wal_autocheckpoint = 0")
-    size: list[int] = []
-    try:
-        yield lambda: size[0] // (page_size + WAL_FRAME_HEADER) if size else None
-    finally:
-        size.append(max(os.path.getsize(path) - WAL_HEADER, 0) if os.path.exists(path) else 0)
-        conn.execute(f"pragma wal_autocheckpoint = {int(every)}")
+class _WalFrames:
+    """On SQLite, the pages the block's commits append to the ``-wal`` file (a frame each), in
+    ``frames`` after the block: the file is emptied first and not checkpointed meanwhile (the
+    phases run on one connection, in one thread). Elsewhere ``frames`` stays None."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.frames: int | None = None
+
+    def __enter__(self) -> _WalFrames:
+        if hasattr(self.conn, "set_trace_callback"):
+            self._every = self.conn.execute("pragma wal_autocheckpoint").fetchone()[0]
+            self.conn.execute("pragma wal_checkpoint(truncate)")
+            self.conn.execute("pragma wal_autocheckpoint = 0")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not hasattr(self.conn, "set_trace_callback"):
+            return
+        path = self.conn.execute("pragma database_list").fetchone()[2] + "-wal"
+        page_size = self.conn.execute("pragma page_size").fetchone()[0]
+        size = max(os.path.getsize(path) - WAL_HEADER, 0) if os.path.exists(path) else 0
+        self.frames = size // (page_size + WAL_FRAME_HEADER)
+        self.conn.execute(f"pragma wal_autocheckpoint = {int(self._every)}")
 
 
 def lilqueue_phases(queue: Any, jobs: int, task: str = "stamp") -> dict[str, Cost]:

@@ -45,7 +45,7 @@ class OnLoop:
         sent = thrown = None
         waited = False
         while True:
-            done, value = await self._step(answer.steps, sent, thrown, waited)
+            done, value = await self._next(answer.steps, sent, thrown, waited)
             if done:
                 return value
             sent, thrown = await self._wait(value)
@@ -57,7 +57,7 @@ class OnLoop:
         waited = False
         try:
             while True:
-                done, item = await self._step(stream, sent, thrown, waited)
+                done, item = await self._next(stream, sent, thrown, waited)
                 if done:
                     return
                 sent = thrown = None
@@ -82,7 +82,7 @@ class OnLoop:
         if pool is not None:
             pool.shutdown(wait=False)
 
-    async def _step(self, steps: Generator, sent: Any, thrown: BaseException | None,
+    async def _next(self, steps: Generator, sent: Any, thrown: BaseException | None,
                     waited: bool) -> tuple[bool, Any]:
         """The next step: in the pool until the generator first waited, then on the loop."""
         if waited:
