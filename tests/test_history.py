@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import lilqueue
-from tests import tasks
+from tests import engines, tasks
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_a_file_made_by_an_older_lilqueue_gains_the_new_column_and_tables(db_pat
     queue = tasks.build(db_path)
     job = queue.start("noop")
     with sqlite3.connect(db_path) as conn:  # back to the layout of the previous release
-        conn.execute("drop index jobrow_state_created_at_id")
+        conn.execute("drop index jobrow_finished")
         conn.execute("alter table lilqueue_job drop column retry_of")
         conn.execute("drop table lilqueue_stat")
     reopened = tasks.build(db_path)
@@ -161,6 +161,30 @@ def test_a_file_made_by_an_older_lilqueue_gains_the_new_column_and_tables(db_pat
     with sqlite3.connect(db_path) as conn:
         columns = [row[1] for row in conn.execute("pragma table_info(lilqueue_job)")]
         indexes = {row[1] for row in conn.execute("pragma index_list(lilqueue_job)")}
-    assert "retry_of" in columns and "jobrow_state_created_at_id" in indexes
+    assert "retry_of" in columns and "jobrow_finished" in indexes
     assert reopened.stats()["states"]["queued"] == 1
     assert datetime.now(UTC) - reopened.jobs()[0].created_at < timedelta(minutes=1)
+
+
+def test_the_indexes_of_the_previous_release_are_replaced_by_the_ones_by_state(db_path):
+    """The previous release indexed all jobs by (state, created_at, id) and running jobs twice
+    (by worker, by task); opening its tables builds the partial indexes by state, drops those,
+    and the lists, counts and limits read the same jobs."""
+    queue = tasks.build(db_path)
+    waiting = queue.start("noop")
+    queue.store.close()
+    for name in ("jobrow_queued", "jobrow_running", "jobrow_finished"):
+        engines.sql(db_path, f"drop index {name}")
+    engines.sql(db_path, "create index jobrow_state_created_at_id on lilqueue_job (state, created_at, id)")
+    engines.sql(db_path, "create index jobrow_worker on lilqueue_job (worker) where state = 'running'")
+    engines.sql(db_path, "create index jobrow_task on lilqueue_job (task) where state = 'running'")
+    reopened = tasks.build(db_path)
+    names = {index.name for index in reopened.database.get_indexes("lilqueue_job")}
+    assert {"jobrow_queued", "jobrow_running", "jobrow_finished"} <= names
+    assert not names & {"jobrow_state_created_at_id", "jobrow_worker", "jobrow_task"}
+    assert [job.id for job in reopened.jobs("queued")] == [waiting.id]
+    assert reopened.store.counts() == {"queued": 1, "running": 0}
+    with pytest.raises(lilqueue.Busy):
+        for _ in range(4):
+            reopened.start("bounded")  # max_pending 3: the one queued noop is not its
+    assert reopened.stats()["states"]["queued"] == 4

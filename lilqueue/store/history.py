@@ -43,9 +43,9 @@ class History:
              key: str | None = None, created_after: float | None = None, created_before: float | None = None,
              before: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs newest first (by creation, then id); ``before`` is the id of the last job of the
-        previous page. One index range per state, ``(state, created_at, id)``, each stopping
-        after ``limit`` rows, merged here: a page costs the same on a big table, and a start
-        writes one index of this kind, not two."""
+        previous page. One index range per state (the queued, the finished by state; the
+        running, few, sorted), each stopping after ``limit`` rows, merged here: a page costs
+        the same on a big table."""
         job, log = self._models[JobRow], self._models[LogRow]
         with self._reading():
             anchor = None
@@ -55,7 +55,7 @@ class History:
                     raise JobNotFound(before)
             rows: list[dict] = []
             for state in states or STATES:
-                query = job.select().where(job.state == state).order_by(job.created_at.desc(), job.id.desc())
+                query = job.select().where(schema.in_state(state)).order_by(job.created_at.desc(), job.id.desc())
                 for field, value in ((job.task, task), (job.owner, owner), (job.key, key)):
                     if value is not None:
                         query = query.where(field == value)
@@ -81,9 +81,10 @@ class History:
         job, stat = self._models[JobRow], self._models[StatRow]
         first_minute = (now // 60 - 59) * 60
         with self._reading():
-            unfinished = list(job.select(job.task, job.state, pw.fn.COUNT(job.id))
-                              .where(job.state.in_([QUEUED, RUNNING])).group_by(job.task, job.state).tuples())
-            oldest = job.select(pw.fn.MIN(job.created_at)).where(job.state == QUEUED).scalar()
+            unfinished = [(task, state, n) for state in (QUEUED, RUNNING)
+                          for task, n in job.select(job.task, pw.fn.COUNT(job.id))
+                          .where(schema.in_state(state)).group_by(job.task).tuples()]
+            oldest = job.select(pw.fn.MIN(job.created_at)).where(schema.in_state(QUEUED)).scalar()
             totals = list(stat.select().dicts())
             minutes = list(job.select(self._minute(job.finished_at - first_minute), job.state,
                                       pw.fn.COUNT(job.id))
@@ -134,7 +135,8 @@ class History:
         job, worker = self._models[JobRow], self._models[WorkerRow]
         on: dict[str, list] = {}
         for job_id, task, started, worker_id in (job.select(job.id, job.task, job.started_at, job.worker)
-                                                 .where(job.state == RUNNING).order_by(job.started_at).tuples()):
+                                                 .where(schema.in_state(RUNNING)).order_by(job.started_at)
+                                                 .tuples()):
             on.setdefault(worker_id, []).append({"id": job_id, "task": task, "started_at": iso(started)})
         return [{"id": w["id"], "hostname": w["hostname"], "pid": w["pid"], "threads": w["threads"],
                  "started_at": iso(w["started_at"]), "heartbeat_age": max(now - w["heartbeat_at"], 0.0),

@@ -15,8 +15,8 @@ import json
 from typing import Any
 
 from ..errors import Busy
-from ..states import QUEUED, RUNNING
-from .schema import JOB
+from ..states import QUEUED
+from .schema import IS_QUEUED, IS_RUNNING, JOB
 
 
 class Limits:
@@ -32,8 +32,9 @@ class Limits:
         """Raise Busy (the start's transaction then writes nothing) if ``adding`` more jobs
         would put more than ``limit`` of ``task`` in the queued and running states."""
         self._lock_task(cursor, task)
-        cursor.execute(self._sql(f"select count(*) from {JOB} where task = ? and state in ('{QUEUED}', '{RUNNING}')"),
-                       (task,))
+        # The queued and the running apart, each in the words of its partial index (schema.py).
+        cursor.execute(self._sql(f"select (select count(*) from {JOB} where task = ? and {IS_QUEUED})"
+                                 f" + (select count(*) from {JOB} where task = ? and {IS_RUNNING})"), (task, task))
         if cursor.fetchone()[0] + adding > limit:
             raise Busy(task, limit)
 
@@ -44,8 +45,7 @@ class Limits:
     def _running_of(self, task: str) -> int:
         cursor = self.database.cursor()
         self._lock_task(cursor, task)
-        # The state as a literal: SQLite then uses the partial index of running jobs by task.
-        return self._execute(f"select count(*) from {JOB} where task = ? and state = '{RUNNING}'",
+        return self._execute(f"select count(*) from {JOB} where task = ? and {IS_RUNNING}",
                              (task,)).fetchone()[0]
 
     def _release_slots(self, task: str, limit: int | None) -> int:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..states import QUEUED, RUNNING
 from .base import NewJob
-from .schema import JOB, SLOT
+from .schema import IS_QUEUED, IS_RUNNING, JOB, SLOT
 
 
 class Periodic:
@@ -37,9 +36,11 @@ class Periodic:
             latest = cursor.fetchone()[0]
             if latest is not None and slot <= latest:
                 return False
-            cursor.execute(self._sql(f"select 1 from {JOB} where task = ? and state in ('{QUEUED}', '{RUNNING}')"
-                                     " limit 1"), (task,))
-            run = latest is not None and cursor.fetchone() is None
+            cursor.execute(self._sql(f"select exists (select 1 from {JOB} where task = ? and {IS_QUEUED})"
+                                     f" or exists (select 1 from {JOB} where task = ? and {IS_RUNNING})"),
+                           (task, task))
+            unfinished = cursor.fetchone()[0]
+            run = latest is not None and not unfinished
             cursor.execute(self._sql(f"insert into {SLOT} (task, slot, job_id) values (?, ?, ?)"),
                            (task, slot, new.job.id if run else None))
             cursor.execute(self._sql(f"delete from {SLOT} where task = ? and slot < ?"), (task, slot))

@@ -15,7 +15,7 @@ from typing import Any
 import peewee as pw
 
 from ..job import ID_LENGTH, KEY_LIMIT, Child, Flow, Job, JobError, LogLine, Progress
-from ..states import FINISHED, RUNNING, UNFINISHED
+from ..states import FINISHED, QUEUED, RUNNING, STATES, UNFINISHED
 
 # Upper bounds (seconds) of the duration histogram; a last slot holds the longer ones.
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -134,6 +134,15 @@ STAT = StatRow._meta.table_name
 SLOT = SlotRow._meta.table_name
 STAT_SHARDS = 16
 _FINISHED = ", ".join(f"'{state}'" for state in sorted(FINISHED))  # the final states, as SQL literals
+# The conditions of the partial indexes by state (see ``create``), which queries repeat word for word.
+IS_QUEUED = f"state = '{QUEUED}'"
+IS_RUNNING = f"state = '{RUNNING}'"
+IS_FINISHED = f"state in ({_FINISHED})"
+INDEXES = ("jobrow_queued", "jobrow_running", "jobrow_finished")
+# Indexes an older lilqueue created, dropped when it adds those: (state, finished_at) replaced
+# jobrow_finished_at; the three by state replaced one of all jobs by (state, created_at, id) and
+# two of running jobs, by worker and by task (a claim and a finish moved four entries, now two).
+REPLACED_INDEXES = ("jobrow_finished_at", "jobrow_state_created_at_id", "jobrow_worker", "jobrow_task")
 
 
 def _triggers(database: pw.Database, channel: str | None) -> list[str]:
@@ -229,28 +238,34 @@ def create(database: pw.Database, channel: str | None = None) -> None:
     opening a queue (a web process, an isolated job's child) takes no write lock. ``channel``:
     PostgreSQL's notification channel for changed jobs (see ``_triggers``)."""
     tables = set(database.get_tables())
-    if {model._meta.table_name for model in MODELS} <= tables and _columns_missing(database) == []:
+    if ({model._meta.table_name for model in MODELS} <= tables and _columns_missing(database) == []
+            and set(INDEXES) <= {index.name for index in database.get_indexes(JOB)}):
         return
     models = bound(database)
     job = models[JobRow]
-    # Partial indexes that a new queued job does not enter, so a start writes the job table's
-    # b-tree and nothing else of lilqueue's. Queries must name the states as literals (not
-    # parameters) for SQLite to use them.
-    job.add_index(job.worker, where=job.state == RUNNING)               # reaping, cancels
-    job.add_index(job.task, where=job.state == RUNNING)                 # a task's running jobs (limits)
+    # Partial indexes, one per part of a job's life, so that a state change moves as few index
+    # entries as it can (each is a page of every commit, docs/performance.md): a start enters
+    # the queued one, a claim moves the job to the running one, a finish to the finished ones.
+    # A query must name the state as these conditions do (literals, not parameters) for SQLite
+    # to use them; their sizes in ANALYZE's statistics are their own, so the planner knows that
+    # the queued and running ones are small, which it cannot tell of a state's range in an
+    # index of all jobs (there it assumes every state holds a fifth of the table).
+    job.add_index(job.created_at, job.id, where=pw.SQL(IS_QUEUED), name=INDEXES[0])   # the queued, oldest first
+    job.add_index(job.task, job.worker, where=pw.SQL(IS_RUNNING), name=INDEXES[1])   # limits, reaping, cancels
+    # The operators' lists of finished jobs: newest first per state (keyset pagination).
+    job.add_index(job.state, job.created_at, job.id, where=pw.SQL(IS_FINISHED), name=INDEXES[2])
     job.add_index(job.task, job.priority, job.created_at, where=job.parked == 1)  # jobs waiting for a slot
     # Pruning, the last hour's throughput, the last day's failures: by state, then finish time.
     job.add_index(job.state, job.finished_at, where=job.finished_at.is_null(False))
     job.add_index(job.key, unique=True, where=job.key.is_null(False) & job.state.in_(UNFINISHED))
     job.add_index(job.parent, job.step, where=job.parent.is_null(False))  # a parent's children, in order
-    # The operators' lists: newest first per state, merged across states (keyset pagination).
-    job.add_index(job.state, job.created_at, job.id)
     with database.atomic():
         if JOB in tables:
             for column in _columns_missing(database):
                 database.execute_sql(f"alter table {JOB} add column {column} {ADDED_COLUMNS[column]}")
         database.create_tables(models.values(), safe=True)
-        database.execute_sql("drop index if exists jobrow_finished_at")  # before (state, finished_at)
+        for name in REPLACED_INDEXES:
+            database.execute_sql(f"drop index if exists {name}")
         if STAT not in tables:
             database.execute_sql(_backfill())
         for trigger in _triggers(database, channel):
@@ -262,6 +277,16 @@ ADDED_COLUMNS = {"retry_of": f"varchar({ID_LENGTH})", "run_at": "double precisio
                  "priority": "integer not null default 0", "parked": "integer not null default 0",
                  "parent": f"varchar({ID_LENGTH})", "step": "integer", "kind": "varchar(16)", "children": "integer",
                  "children_done": "integer", "children_failed": "integer", "plan": "text"}
+
+
+def in_state(state: str) -> pw.Node:
+    """The condition "the job is in ``state``" for peewee's queries, in the words of the partial
+    index that holds the state (a literal: with a parameter SQLite would not use the index)."""
+    if state not in STATES:
+        return pw.SQL("0 = 1")  # no job is in a state that does not exist
+    if state in FINISHED:
+        return pw.SQL(f"{IS_FINISHED} and state = '{state}'")
+    return pw.SQL(IS_QUEUED if state == QUEUED else IS_RUNNING)
 
 
 def _columns_missing(database: pw.Database) -> list[str]:

@@ -35,7 +35,7 @@ from .base import Claim, Final, MessageFactory, NewJob, NewParent, Outcome, Rule
 from .limits import Limits
 from .parents import Parents
 from .periodic import Periodic
-from .schema import JOB, LOG
+from .schema import IS_QUEUED, IS_RUNNING, JOB, LOG
 from .workers import Workers
 
 KEY_RACES = 3  # tries of a start whose key another start took between our check and our insert
@@ -162,10 +162,9 @@ class SqlStore(Limits, Periodic, Workers, base.Store):
         return found
 
     def counts(self) -> dict[str, int]:
-        rows = self._execute(
-            f"select state, count(*) from {JOB} where state in ('{QUEUED}', '{RUNNING}') group by state"
-        ).fetchall()
-        return {QUEUED: 0, RUNNING: 0, **dict(rows)}
+        queued, running = self._execute(f"select (select count(*) from {JOB} where {IS_QUEUED}),"
+                                        f" (select count(*) from {JOB} where {IS_RUNNING})").fetchone()
+        return {QUEUED: queued, RUNNING: running}
 
     def cancel(self, job_id: str, now: float, version: int | None = None) -> Job:
         with self._writing():
