@@ -65,8 +65,8 @@ class Plan:
                    pickups=30,
                    idle_before_pickup=2.0, long_idle=60.0, idle_window=20.0, hot_loop=1_000_000,
                    latency_updates=200, watched_jobs=100, watchers_per_job=10, watch_seconds=30.0,
-                   history_rows=1_000_000, growth_rows=1_000_000, batch_items=10_000, batch_watchers=100,
-                   batch_seconds=20.0, asgi_streams=10_000, asgi_polls=1000, asgi_seconds=30.0,
+                   history_rows=1_000_000, growth_rows=1_000_000, batch_items=50_000, batch_watchers=100,
+                   batch_seconds=10.0, asgi_streams=10_000, asgi_polls=1000, asgi_seconds=30.0,
                    asgi_ramp=10.0)
 
 
