@@ -55,9 +55,9 @@ class Plan:
         return cls(repeats=1, enqueue=800, enqueue_threads=(1, 8), bulk=10_000, drain=1000, drain_threads=(1,),
                    pickups=6,
                    idle_before_pickup=0.3, long_idle=0.0, idle_window=1.5, hot_loop=200_000,
-                   latency_updates=30, watched_jobs=20, watchers_per_job=10, watch_seconds=3.0,
+                   latency_updates=16, watched_jobs=20, watchers_per_job=10, watch_seconds=2.0,
                    history_rows=100_000, growth_rows=50_000, batch_items=10_000, batch_watchers=100,
-                   batch_seconds=5.0, asgi_streams=200, asgi_polls=50, asgi_seconds=3.0, asgi_ramp=1.0)
+                   batch_seconds=3.0, asgi_streams=200, asgi_polls=50, asgi_seconds=2.0, asgi_ramp=1.0)
 
     @classmethod
     def full(cls) -> Plan:
