@@ -361,8 +361,8 @@ def test_watch_waits_as_long_as_retry_after_says_when_a_200_answer_was_not_held(
         polls.append(time.monotonic())
         if len(polls) == 1:  # the real job, answered at once as a server that cannot hold answers
             answer = route.fetch(url=route.request.url.replace("wait=25", "wait=0"))
+            polls[0] = time.monotonic()  # the page has no answer before this: its wait begins later
             route.fulfill(response=answer, headers={**answer.headers, "retry-after": "2"})
-            polls[0] = time.monotonic()
             return
         if len(polls) == 2:  # end the job, so that watch() returns
             job_id = re.search(rf"/jobs/({ID_PATTERN.pattern})\?", route.request.url).group(1)
