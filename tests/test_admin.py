@@ -385,6 +385,19 @@ def test_the_change_long_poll_waits_while_nothing_changes_and_answers_at_a_chang
     assert request(dashboard(hook=lambda native: False), "GET", f"{ADMIN}/changes").status == 403
 
 
+def test_a_first_mark_moves_for_a_change_made_right_after_it(dashboard, queue):
+    """A page takes its first mark without ``since``; a job that changes at once after that, before
+    any wait began, still moves the mark (the watcher looks at commits before it gives a first
+    mark: before, such a change was never counted and the overview showed old counts for good)."""
+    base = dashboard()
+    job = queue.start("sleepy", [30])  # no worker: the cancel below is the only change
+    mark = request(base, "GET", f"{ADMIN}/changes").json()["mark"]
+    queue.cancel(job.id)
+    began = time.monotonic()
+    moved = request(base, "GET", f"{ADMIN}/changes?since={mark}&wait=5")
+    assert moved.status == 200 and moved.json()["mark"] != mark and time.monotonic() - began < 3
+
+
 def test_the_id_field_opens_that_job_and_an_unknown_id_says_so(dashboard, queue):
     base = dashboard()
     job = queue.start("add", [1, 2])

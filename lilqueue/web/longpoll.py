@@ -47,6 +47,8 @@ def poll(watcher: Watcher, hold: int, job: Job, since: int | None, wait: float) 
 def poll_change(watcher: Watcher, hold: int, since: str | None, wait: float) -> Steps:
     """The dashboard's wait for any change: the watcher's mark once it differs from ``since``
     (at once when it already does), or after ``wait`` seconds; and whether this client was held."""
+    if since is None:
+        return watcher.first_mark(), True
     if since != watcher.mark or not wait:
         return watcher.mark, True
     return (yield from _hold(watcher, hold, WaitChange(since, wait, hold), unheld=lambda: watcher.mark))

@@ -84,12 +84,22 @@ class Watcher:
         self._moves = 0
         self._moved = threading.Condition(self._lock)
         self._anyone = 0  # requests waiting in wait_change
+        self._looking = threading.Event()  # the thread holds its baseline: later commits move the mark
         self._change_futures: Futures = {}
 
     @property
     def mark(self) -> str:
         """Where the queue stands, as far as this watcher noticed: ``token.count``."""
         return f"{self._token}.{self._moves}"
+
+    def first_mark(self) -> str:
+        """The mark for a client that has none yet, once this watcher's thread looks at the
+        commits: every commit after it moves the mark. (A mark given before the thread looked
+        would not move for a commit made before it did: the dashboard missed such a change.)"""
+        with self._lock:
+            self._ensure_running()
+        self._looking.wait(DOORBELL_WAIT)
+        return self.mark
 
     def wait_change(self, since: str | None, timeout: float, limit: int | None = None) -> str:
         """Block until some job changed after the mark ``since`` (any other mark, or None,
@@ -230,6 +240,7 @@ class Watcher:
 
     def _run(self) -> None:
         commits = self.queue.store.commits()
+        self._looking.set()
         try:
             while not self._stop.is_set():
                 try:
@@ -242,6 +253,7 @@ class Watcher:
                 else:
                     self._stop.wait(self.interval)
         finally:
+            self._looking.clear()
             commits.close()
             self.queue.store.close()
 

@@ -131,7 +131,9 @@
         response = await fetch(`${region.dataset.changes}?${since}wait=${WAIT}`,
           { headers: { Accept: 'application/json' }, cache: 'no-store' });
         if (response.ok) data = await response.json();
-        const moved = data !== null && mark !== null && data.mark !== mark;
+        // The first mark comes after the page was made: what changed in between shows only in a
+        // reload, so the page is fetched once then too.
+        const moved = data !== null && data.mark !== mark;
         if (moved) {
           await untilVisible(); // a change that came while the tab was hidden: fetch once shown
           done = await reload(region);
